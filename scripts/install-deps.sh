@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages hac needs to build, test and run. Idempotent: packages
+# already present are not touched, and apt is not called at all when nothing is missing.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ccache pkg-config git
+  libtorch-dev libopenblas0-openmp
+  openmpi-bin libopenmpi-dev
+  libhdf5-dev hdf5-tools
+  libyaml-cpp-dev
+  googletest libgtest-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  zlib1g-dev
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo_cmd=(sudo); else
+    echo "install-deps: missing packages (${missing[*]}) and not root without sudo" >&2; exit 1
+  fi
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -q
+  "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+  echo "install-deps: all packages present"
+fi
+
+# libtorch falls back to the reference BLAS (~20x slower) unless an optimized one is the
+# selected alternative; the OpenMP OpenBLAS is the one that coexists with torch threads.
+arch=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
+for lib in libblas.so.3 liblapack.so.3; do
+  want=/usr/lib/$arch/openblas-openmp/$lib
+  name=$lib-$arch
+  if [ -e "$want" ]; then
+    cur=$(update-alternatives --query "$name" 2>/dev/null | awk '/^Value:/ {print $2}')
+    if [ "$cur" != "$want" ]; then
+      "${sudo_cmd[@]}" update-alternatives --set "$name" "$want"
+    fi
+  fi
+done
+echo "install-deps: ok"

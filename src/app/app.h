@@ -1,0 +1,27 @@
+// The `hac` command line: one registration function per subcommand file.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace CLI {
+class App;
+}
+
+namespace runner::app {
+
+// What a parsed subcommand runs; returns the process exit code.
+using Action = std::function<int()>;
+
+void add_version(CLI::App& app, Action& action);
+void add_selfcheck(CLI::App& app, Action& action);
+void add_bench(CLI::App& app, Action& action);
+
+// The text `hac --version` prints: the runner, its libraries and the git commit.
+std::string version_text();
+
+// Parses argv, runs the chosen subcommand, returns its exit code. Throws UsageError for a bad
+// command line and whatever the subcommand throws.
+int run_cli(int argc, char** argv);
+
+}  // namespace runner::app

@@ -1,0 +1,41 @@
+// The dispatcher: builds the command line from every subcommand's registration and runs one.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "app/app.h"
+#include "core/error.h"
+
+namespace runner::app {
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"hac: machine unlearning for CLIP and MERU, from one process to a cluster", "hac"};
+  app.require_subcommand(0, 1);
+  bool show_version = false;
+  app.add_flag("--version", show_version, "Print the versions of hac and its libraries");
+  Action action;
+  add_version(app, action);
+  add_selfcheck(app, action);
+  add_bench(app, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    throw UsageError(fmt::format("{} (run `hac --help`)", e.what()));
+  }
+  if (show_version) {
+    std::cout << version_text();
+    return 0;
+  }
+  if (!action) {
+    std::cout << app.help();
+    return core::kExitUsage;
+  }
+  return action();
+}
+
+}  // namespace runner::app

@@ -1,0 +1,13 @@
+// Version strings of the runner itself (the libraries' versions come from their modules).
+#pragma once
+
+namespace runner::core {
+
+// "abc123def456" or "abc123def456-dirty", recorded at build time; "unknown" outside git.
+const char* git_commit();
+// The project version from CMakeLists.txt.
+const char* runner_version();
+// yaml-cpp has no runtime version call: the version CMake found at configure time.
+const char* yaml_cpp_version();
+
+}  // namespace runner::core

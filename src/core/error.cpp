@@ -1,0 +1,12 @@
+// Maps exceptions to process exit codes.
+#include "core/error.h"
+
+namespace runner::core {
+
+int exit_code_for(const std::exception& e) {
+  if (dynamic_cast<const UsageError*>(&e) != nullptr) return kExitUsage;
+  if (dynamic_cast<const ConfigError*>(&e) != nullptr) return kExitUsage;
+  return kExitFailure;
+}
+
+}  // namespace runner::core

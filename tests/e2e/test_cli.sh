@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The hac command line: versions, help, and exit codes for usage errors.
+set -u
+hac=$1
+fail=0
+check() {  # check NAME EXPECTED_RC PATTERN -- CMD...
+  local name=$1 want=$2 pattern=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  if [ "$rc" -ne "$want" ]; then
+    echo "FAIL $name: exit $rc, expected $want"; echo "$out"; fail=1; return
+  fi
+  if ! grep -Eq -- "$pattern" <<<"$out"; then
+    echo "FAIL $name: output does not match /$pattern/"; echo "$out"; fail=1; return
+  fi
+  echo "ok   $name"
+}
+check version 0 'LibTorch +1\.13' -- "$hac" --version
+check version-mpi 0 'MPI +Open MPI v4' -- "$hac" --version
+check version-hdf5 0 'HDF5 +1\.10' -- "$hac" --version
+check version-nccl 0 'NCCL +([0-9]+\.[0-9]+\.[0-9]+|none)' -- "$hac" --version
+check version-git 0 'hac [0-9.]+ \(git ([0-9a-f]{12}(-dirty)?|unknown)\)' -- "$hac" version
+check help 0 'selfcheck' -- "$hac" --help
+check unknown-subcommand 2 'error: .*(bogus|Extras)' -- "$hac" bogus
+check bad-option 2 'error: .*--nope' -- "$hac" selfcheck --nope
+check bad-choice 2 'error: .*fail-how' -- "$hac" selfcheck --fail-how sometimes
+check no-subcommand 2 'Subcommands' -- "$hac"
+check selfcheck-single 0 'selfcheck passed.* on 1 rank' -- "$hac" selfcheck
+check bench-single 0 'busbw_GB/s' -- "$hac" bench comm --sizes 1024 --min-seconds 0.01
+exit $fail

@@ -1,0 +1,39 @@
+// Unit tests of src/core: exit codes of the error types, build information.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "core/build_info.h"
+#include "core/error.h"
+
+namespace runner {
+namespace {
+
+TEST(ExitCode, UsageAndConfigErrorsExitTwoOthersOne) {
+  EXPECT_EQ(core::exit_code_for(UsageError("bad flag")), 2);
+  EXPECT_EQ(core::exit_code_for(ConfigError("unknown key")), 2);
+  EXPECT_EQ(core::exit_code_for(IoError("missing file")), 1);
+  EXPECT_EQ(core::exit_code_for(CommError("MPI_Allreduce failed")), 1);
+  EXPECT_EQ(core::exit_code_for(std::runtime_error("anything else")), 1);
+}
+
+TEST(Check, ThrowsTheNamedTypeWithTheMessage) {
+  try {
+    RUNNER_CHECK(1 + 1 == 3, ConfigError, "key 'x': bad");
+    FAIL() << "no throw";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(), "key 'x': bad");
+  }
+  EXPECT_NO_THROW(RUNNER_CHECK(true, IoError, "never"));
+}
+
+TEST(BuildInfo, CommitIsRecorded) {
+  // A 12-hex-digit commit (optionally -dirty), or "unknown" when built outside git.
+  std::string c = core::git_commit();
+  EXPECT_TRUE(c == "unknown" || (c.size() >= 12 && c.find_first_not_of("0123456789abcdef") >= 12))
+      << c;
+  EXPECT_GT(std::strlen(core::runner_version()), 0u);
+}
+
+}  // namespace
+}  // namespace runner
