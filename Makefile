@@ -5,8 +5,11 @@ JOBS ?= 2
 RANKS ?= 2
 BUILD_TYPE ?= RelWithDebInfo
 # ccache keeps its cache outside the clone, so fresh clones (CI) reuse earlier compiles.
+# Paths are made relative to the clone (BASEDIR, NOHASHDIR) so that hits survive a new clone.
 CCACHE_DIR ?= $(HOME)/.cache/hac-ccache
-export CCACHE_DIR
+CCACHE_BASEDIR ?= $(CURDIR)
+CCACHE_NOHASHDIR ?= 1
+export CCACHE_DIR CCACHE_BASEDIR CCACHE_NOHASHDIR
 ifeq ($(CI),true)
   WERROR ?= ON
 else
@@ -14,12 +17,15 @@ else
 endif
 CMAKE_ARGS ?=
 
-.PHONY: all deps configure build test test-unit test-mpi run clean
+.PHONY: all deps test-deps configure build test test-unit test-mpi run clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
+
+test-deps:
+	@bash scripts/install-deps.sh --test
 
 $(BUILD)/CMakeCache.txt:
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DRUNNER_WERROR=$(WERROR) $(CMAKE_ARGS)
@@ -29,7 +35,9 @@ configure: deps $(BUILD)/CMakeCache.txt
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
 
-test: build
+# Test tools first, so that configure registers the tests that need them.
+test: test-deps
+	$(MAKE) build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 test-unit: build

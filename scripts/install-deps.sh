@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages hac needs to build, test and run. Idempotent: packages
-# already present are not touched, and apt is not called at all when nothing is missing.
+# Installs the Debian 12 packages hac needs to build and run (with --test: also to test).
+# Idempotent: packages already present are not touched, and apt is not called at all when
+# nothing is missing.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,10 @@ packages=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   zlib1g-dev
 )
+# --test: what the test suite needs beyond the build (a real single-node Slurm).
+if [ "${1:-}" = "--test" ]; then
+  packages+=(slurm-wlm munge procps)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

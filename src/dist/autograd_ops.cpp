@@ -3,7 +3,8 @@
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
-#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/utils.h>
 
 #include <map>
 #include <tuple>
@@ -13,24 +14,19 @@
 namespace runner::dist {
 namespace {
 
-using torch::autograd::AutogradContext;
-using torch::autograd::variable_list;
-
-struct AllGatherFn : public torch::autograd::Function<AllGatherFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, Comm* comm) {
-    // The communicator travels as an address: IValues cannot hold an arbitrary object, and the
-    // caller keeps `comm` alive across backward (documented in the header).
-    ctx->saved_data["comm"] = reinterpret_cast<int64_t>(comm);
-    ctx->saved_data["rows"] = x.dim() == 0 ? int64_t{1} : x.size(0);
-    return comm->all_gather(x);
-  }
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto* comm = reinterpret_cast<Comm*>(ctx->saved_data["comm"].toInt());
-    const int64_t rows = ctx->saved_data["rows"].toInt();
+// Backward of the all-gather: sum the incoming gradient over ranks, keep this rank's rows. A
+// hand-made node rather than torch::autograd::Function because it must own the communicator:
+// the graph can outlive the caller's handle to it.
+struct AllGatherBackward : public torch::autograd::Node {
+  AllGatherBackward(CommPtr c, int64_t r) : comm(std::move(c)), rows(r) {}
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
     at::Tensor g = grads[0].contiguous().clone();
     comm->all_reduce(g, ReduceOp::kSum);
-    return {g.narrow(/*dim=*/0, /*start=*/comm->rank() * rows, /*length=*/rows), at::Tensor()};
+    return {g.narrow(/*dim=*/0, /*start=*/comm->rank() * rows, /*length=*/rows)};
   }
+  std::string name() const override { return "runner::dist::AllGatherBackward"; }
+  CommPtr comm;
+  int64_t rows;
 };
 
 }  // namespace
@@ -38,7 +34,17 @@ struct AllGatherFn : public torch::autograd::Function<AllGatherFn> {
 at::Tensor all_gather_with_grad(const CommPtr& comm, const at::Tensor& x) {
   if (!comm) throw CommError("all_gather_with_grad: null communicator");
   if (x.dim() == 0) throw CommError("all_gather_with_grad: needs a tensor with a batch dimension");
-  return AllGatherFn::apply(x, comm.get());
+  at::Tensor out;
+  {
+    at::NoGradGuard no_grad;
+    out = comm->all_gather(x.detach());
+  }
+  if (torch::autograd::compute_requires_grad(x)) {
+    auto node = std::make_shared<AllGatherBackward>(comm, x.size(0));
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    torch::autograd::set_history(out, node);
+  }
+  return out;
 }
 
 GradReducer::GradReducer(CommPtr comm, std::vector<at::Tensor> params, int64_t bucket_bytes)

@@ -19,6 +19,10 @@ namespace {
 
 // Largest element count passed to one MPI call (counts are int).
 constexpr int64_t kMaxCount = int64_t{1} << 30;
+// Largest all-reduce handed to MPI in one call. Open MPI allocates a temporary buffer of the
+// message size; at >= 32 MB glibc serves it with a fresh mmap every call, and the page faults
+// cut bandwidth ~20x on the machines measured (docs/benchmarks.md). Chunks stay below that.
+constexpr int64_t kAllReduceChunkBytes = int64_t{16} << 20;
 
 void check_mpi(int rc, const char* call, int rank = -1) {
   if (rc == MPI_SUCCESS) return;
@@ -102,9 +106,10 @@ class MpiComm final : public Comm {
     at::Tensor buf = t.is_contiguous() ? t : t.contiguous();
     const int64_t n = buf.numel();
     const int64_t esize = buf.element_size();
+    const int64_t chunk = std::min(kMaxCount, std::max<int64_t>(1, kAllReduceChunkBytes / esize));
     auto* base = static_cast<char*>(buf.data_ptr());
-    for (int64_t off = 0; off < n; off += kMaxCount) {
-      int count = static_cast<int>(std::min(kMaxCount, n - off));
+    for (int64_t off = 0; off < n; off += chunk) {
+      int count = static_cast<int>(std::min(chunk, n - off));
       check_mpi(MPI_Allreduce(MPI_IN_PLACE, base + off * esize, count, *type,
                               mpi_op(op, buf.scalar_type()), comm_),
                 "MPI_Allreduce", rank_);
@@ -255,6 +260,7 @@ CommPtr init_world(const InitOptions& opts) {
   if (rt.world) return rt.world;
   rt.env = detect_launch_env();
   if (rt.env.mpi_launched || opts.force_mpi) {
+    check_launch_before_mpi_init(rt.env);
     rt.world = make_mpi_world_comm();
     check_world_matches_launch(rt.env, rt.world->world_size());
   } else {

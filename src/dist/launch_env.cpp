@@ -1,6 +1,7 @@
 // Launch-environment detection: Open MPI, PMIx, Slurm and generic variables, in that order.
 #include "dist/launch_env.h"
 
+#include <cctype>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -55,6 +56,22 @@ LaunchEnv detect_launch_env(const EnvLookup& getenv) {
     env.slurm_ntasks = *n2;
   }
 
+  if (getenv("PMIX_RANK")) {
+    env.pmi = "pmix";
+  } else if (getenv("PMI_RANK")) {
+    env.pmi = "pmi2";
+  }
+  // Tasks per node as Slurm writes them, e.g. "2" or "2(x3)": the leading count is this node's
+  // on a homogeneous allocation, which is all that the log line needs.
+  auto slurm_local_size = [&]() -> int {
+    for (const char* name : {"SLURM_STEP_TASKS_PER_NODE", "SLURM_TASKS_PER_NODE"}) {
+      if (auto v = getenv(name); v && !v->empty() && std::isdigit(static_cast<unsigned char>((*v)[0]))) {
+        return std::stoi(*v);
+      }
+    }
+    return 1;
+  };
+
   if (auto size = int_var(getenv, "OMPI_COMM_WORLD_SIZE")) {
     env.source = "openmpi";
     env.mpi_launched = true;
@@ -69,13 +86,13 @@ LaunchEnv detect_launch_env(const EnvLookup& getenv) {
     env.rank = *prank;
     env.world_size = env.slurm_ntasks > 0 ? env.slurm_ntasks : 1;
     env.local_rank = int_var(getenv, "SLURM_LOCALID").value_or(0);
-    env.local_size = int_var(getenv, "SLURM_NTASKS_PER_NODE").value_or(1);
+    env.local_size = slurm_local_size();
   } else if (env.slurm_step) {
     env.source = "slurm";
     env.rank = int_var(getenv, "SLURM_PROCID").value_or(0);
     env.world_size = env.slurm_ntasks > 0 ? env.slurm_ntasks : 1;
     env.local_rank = int_var(getenv, "SLURM_LOCALID").value_or(0);
-    env.local_size = int_var(getenv, "SLURM_NTASKS_PER_NODE").value_or(1);
+    env.local_size = slurm_local_size();
     // srun started us; whether MPI joins the world depends on PMI support, checked after init.
     env.mpi_launched = env.world_size > 1;
   } else if (auto ws = int_var(getenv, "WORLD_SIZE")) {
@@ -91,6 +108,15 @@ LaunchEnv detect_launch_env(const EnvLookup& getenv) {
                                   env.source, env.rank, env.world_size));
   }
   return env;
+}
+
+void check_launch_before_mpi_init(const LaunchEnv& env) {
+  if (env.source == "slurm" && env.world_size > 1 && env.pmi.empty()) {
+    throw CommError(fmt::format(
+        "srun started {} tasks without a process-management interface for MPI (no PMIx): MPI "
+        "cannot connect them. Launch with `srun --mpi=pmix` (or set MpiDefault=pmix in "
+        "slurm.conf), or use mpirun inside the allocation", env.world_size));
+  }
 }
 
 void check_world_matches_launch(const LaunchEnv& env, int mpi_world_size) {

@@ -19,6 +19,9 @@ struct LaunchEnv {
   // True when an MPI launcher (mpirun/mpiexec, or srun with PMIx) started this process, so
   // MPI_Init is expected to join a world of world_size ranks.
   bool mpi_launched = false;
+  // The process-management interface the launcher offers MPI: "pmix" (PMIX_RANK), "pmi2"
+  // (PMI_RANK), or "" (none: MPI_Init cannot join the other tasks).
+  std::string pmi;
   bool under_slurm = false;      // SLURM_JOB_ID is set
   bool slurm_step = false;       // started by srun (SLURM_PROCID and SLURM_STEP_ID set)
   int slurm_ntasks = 0;          // SLURM_STEP_NUM_TASKS, else SLURM_NTASKS; 0 when absent
@@ -31,6 +34,11 @@ using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 LaunchEnv detect_launch_env(const EnvLookup& getenv);
 LaunchEnv detect_launch_env();
 EnvLookup env_from_map(const std::map<std::string, std::string>& vars);
+
+// Before MPI_Init: srun started several tasks but offers them no PMI (srun --mpi=none, or a
+// cluster whose MpiDefault is none), so MPI cannot form their world: Open MPI aborts inside
+// MPI_Init, other MPIs form a world of 1 per task. Throws CommError naming `srun --mpi=pmix`.
+void check_launch_before_mpi_init(const LaunchEnv& env);
 
 // After MPI_Init: the world MPI reports must match what the launcher promised. Under srun
 // without PMIx every process joins a world of 1 (the singleton trap) while SLURM_NTASKS says

@@ -37,12 +37,17 @@ TEST(LaunchEnv, OpenMpiVariables) {
 
 TEST(LaunchEnv, SrunWithPmix) {
   auto env = detect({{"SLURM_JOB_ID", "77"}, {"SLURM_STEP_ID", "0"}, {"SLURM_PROCID", "1"},
-                     {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "1"}, {"PMIX_RANK", "1"}});
+                     {"SLURM_NTASKS", "2"}, {"SLURM_LOCALID", "1"}, {"PMIX_RANK", "1"},
+                     {"SLURM_STEP_TASKS_PER_NODE", "2(x1)"}});
   EXPECT_EQ(env.source, "pmix");
+  EXPECT_EQ(env.pmi, "pmix");
+  EXPECT_NO_THROW(check_launch_before_mpi_init(env));
   EXPECT_TRUE(env.under_slurm);
   EXPECT_TRUE(env.slurm_step);
   EXPECT_EQ(env.world_size, 2);
   EXPECT_EQ(env.rank, 1);
+  EXPECT_EQ(env.local_rank, 1);
+  EXPECT_EQ(env.local_size, 2);
   EXPECT_NO_THROW(check_world_matches_launch(env, 2));
 }
 
@@ -52,6 +57,15 @@ TEST(LaunchEnv, SrunWithoutPmixIsTheSingletonTrap) {
                      {"SLURM_NTASKS", "2"}, {"SLURM_STEP_NUM_TASKS", "2"}});
   EXPECT_EQ(env.source, "slurm");
   EXPECT_TRUE(env.mpi_launched);
+  EXPECT_EQ(env.pmi, "");
+  // Caught before MPI_Init (Open MPI would abort inside it) ...
+  try {
+    check_launch_before_mpi_init(env);
+    FAIL() << "srun without PMI was not caught before MPI_Init";
+  } catch (const CommError& e) {
+    EXPECT_NE(std::string(e.what()).find("--mpi=pmix"), std::string::npos) << e.what();
+  }
+  // ... and after it, for an MPI that forms a world of 1 per task instead.
   try {
     check_world_matches_launch(env, 1);
     FAIL() << "the singleton trap was not caught";
@@ -119,6 +133,25 @@ TEST(AllGatherWithGrad, WorldOneIsADifferentiableCopy) {
   at::Tensor w = at::randn({3, 2}, at::kDouble);
   (all_gather_with_grad(comm, x) * w).sum().backward();
   EXPECT_TRUE(x.grad().allclose(w));
+}
+
+TEST(AllGatherWithGrad, TheGraphOwnsTheCommunicatorUntilBackward) {
+  auto comm = make_self_comm();
+  std::weak_ptr<Comm> watch = comm;
+  at::Tensor x = at::randn({2, 2}, at::kDouble).set_requires_grad(true);
+  at::Tensor y = all_gather_with_grad(comm, x);
+  comm.reset();
+  EXPECT_FALSE(watch.expired()) << "backward would use a destroyed communicator";
+  y.sum().backward();
+  EXPECT_TRUE(x.grad().eq(1).all().item<bool>());
+  y = at::Tensor();
+  EXPECT_TRUE(watch.expired()) << "the graph leaked the communicator";
+}
+
+TEST(AllGatherWithGrad, NoGraphWithoutRequiresGrad) {
+  at::Tensor y = all_gather_with_grad(make_self_comm(), at::ones({2, 3}));
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_THROW(all_gather_with_grad(make_self_comm(), at::ones({})), CommError);
 }
 
 TEST(GradReducer, BucketsRespectTheSizeAndReverseOrder) {
