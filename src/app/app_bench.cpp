@@ -50,6 +50,9 @@ int run_bench_comm(const BenchCommOptions& o) {
   }
   const int w = comm->world_size();
   core::log_info("bench comm: {} on {} rank(s), backend {}, float32", o.op, w, comm->backend());
+  if (w == 1) {
+    core::log_info("a world of 1 moves no data: times are the call overhead, bandwidths are 0");
+  }
   core::log_info("{:>12} {:>8} {:>12} {:>12} {:>12}", "bytes", "iters", "time_us", "algbw_GB/s",
                  "busbw_GB/s");
   nlohmann::json rows = nlohmann::json::array();
@@ -72,7 +75,7 @@ int run_bench_comm(const BenchCommOptions& o) {
     const double real_bytes = static_cast<double>(n) * 4.0;
     // nccl-tests conventions: all-reduce moves 2(w-1)/w of the buffer per rank on the bus,
     // all-gather (w-1)/w of the gathered output.
-    const double algbw = (o.op == "allreduce" ? real_bytes : real_bytes * w) / sec / 1e9;
+    const double algbw = w == 1 ? 0.0 : (o.op == "allreduce" ? real_bytes : real_bytes * w) / sec / 1e9;
     const double factor = w == 1 ? 0.0 : (o.op == "allreduce" ? 2.0 * (w - 1) / w : (w - 1.0) / w);
     const double busbw = algbw * factor;
     core::log_info("{:>12} {:>8} {:>12.2f} {:>12.3f} {:>12.3f}", static_cast<int64_t>(real_bytes),

@@ -7,6 +7,7 @@
 #include "app/app.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/process.h"
 #include "dist/launch_env.h"
 
 namespace runner::app {
@@ -15,6 +16,7 @@ int run_cli(int argc, char** argv) {
   // The launcher's rank labels messages (usage errors included) before MPI is initialised.
   const dist::LaunchEnv env = dist::detect_launch_env();
   core::log_set_rank(env.rank, env.world_size);
+  core::log_debug("{}", core::tune_allocator());
   CLI::App app{"hac: machine unlearning for CLIP and MERU, from one process to a cluster", "hac"};
   app.require_subcommand(0, 1);
   bool show_version = false;

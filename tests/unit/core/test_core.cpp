@@ -1,10 +1,12 @@
-// Unit tests of src/core: exit codes of the error types, build information.
+// Unit tests of src/core: exit codes of the error types, build information, allocator tuning.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <cstring>
 
 #include "core/build_info.h"
 #include "core/error.h"
+#include "core/process.h"
 
 namespace runner {
 namespace {
@@ -33,6 +35,13 @@ TEST(BuildInfo, CommitIsRecorded) {
   EXPECT_TRUE(c == "unknown" || (c.size() >= 12 && c.find_first_not_of("0123456789abcdef") >= 12))
       << c;
   EXPECT_GT(std::strlen(core::runner_version()), 0u);
+}
+
+TEST(Allocator, TuningCanBeTurnedOff) {
+  setenv("HAC_MALLOC_TUNE", "0", 1);
+  EXPECT_NE(core::tune_allocator().find("glibc defaults"), std::string::npos);
+  unsetenv("HAC_MALLOC_TUNE");
+  EXPECT_NE(core::tune_allocator().find("kept on the heap"), std::string::npos);
 }
 
 }  // namespace
