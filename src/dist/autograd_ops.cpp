@@ -52,14 +52,17 @@ GradReducer::GradReducer(CommPtr comm, std::vector<at::Tensor> params, int64_t b
   if (!comm_) throw CommError("GradReducer: null communicator");
   if (bucket_bytes <= 0) throw CommError(fmt::format("GradReducer: bucket size {} bytes", bucket_bytes));
   // Layout agreement: count, total elements and a dtype/shape checksum must match everywhere.
-  int64_t total = 0, checksum = 0;
+  int64_t total = 0;
+  uint64_t checksum = 0;  // unsigned: wraps by definition
   for (size_t i = 0; i < params_.size(); ++i) {
     const auto& p = params_[i];
     if (!p.defined()) throw CommError(fmt::format("GradReducer: parameter {} is undefined", i));
     total += p.numel();
-    checksum = checksum * 1000003 + p.numel() * 31 + static_cast<int64_t>(p.scalar_type());
+    checksum = checksum * 1000003u + static_cast<uint64_t>(p.numel()) * 31u +
+               static_cast<uint64_t>(p.scalar_type());
   }
-  auto sig = at::tensor({static_cast<int64_t>(params_.size()), total, checksum}, at::kLong);
+  auto sig = at::tensor({static_cast<int64_t>(params_.size()), total,
+                         static_cast<int64_t>(checksum >> 1)}, at::kLong);
   auto lo = sig.clone(), hi = sig.clone();
   comm_->all_reduce(lo, ReduceOp::kMin);
   comm_->all_reduce(hi, ReduceOp::kMax);

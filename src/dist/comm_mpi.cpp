@@ -5,6 +5,8 @@
 #include <ATen/Parallel.h>
 #include <fmt/format.h>
 
+#include <sched.h>
+
 #include <algorithm>
 #include <climits>
 #include <mutex>
@@ -243,8 +245,16 @@ int pick_threads(const InitOptions& opts, int local_size) {
     }
     throw ConfigError(fmt::format("HAC_NUM_THREADS='{}' is not a positive integer", v));
   }
-  int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  return std::max(1, cores / std::max(1, local_size));
+  // A launcher that pins each rank (srun --cpu-bind, mpirun --bind-to) already gave it its
+  // share: use the CPUs this process may run on. Unpinned ranks share the host's cores.
+  const int host = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) {
+    const int allowed = CPU_COUNT(&mask);
+    if (allowed > 0 && allowed < host) return allowed;
+  }
+  return std::max(1, host / std::max(1, local_size));
 }
 
 }  // namespace
