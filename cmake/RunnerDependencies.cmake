@@ -35,6 +35,11 @@ runner_report("HDF5" HDF5_FOUND "${HDF5_VERSION}")
 find_package(yaml-cpp QUIET)
 runner_report("yaml-cpp" yaml-cpp_FOUND "${yaml-cpp_VERSION}")
 
+find_package(ZLIB QUIET)
+find_library(RUNNER_UTF8PROC utf8proc)
+find_path(RUNNER_UTF8PROC_INCLUDE utf8proc.h)
+runner_report("zlib" ZLIB_FOUND "${ZLIB_VERSION_STRING}")
+runner_report("utf8proc" RUNNER_UTF8PROC "${RUNNER_UTF8PROC}")
 find_package(CLI11 QUIET)
 find_package(nlohmann_json QUIET)
 find_package(fmt QUIET)
@@ -92,7 +97,8 @@ message(STATUS "  NCCL communicator: ${RUNNER_NCCL} (RUNNER_WITH_NCCL=${RUNNER_W
 # Incoherent combinations stop here, with what to do.
 set(_missing "")
 foreach(pair "TORCH_FOUND:LibTorch" "MPI_C_FOUND:MPI" "HDF5_FOUND:HDF5" "yaml-cpp_FOUND:yaml-cpp"
-             "CLI11_FOUND:CLI11" "nlohmann_json_FOUND:nlohmann_json" "spdlog_FOUND:spdlog")
+             "CLI11_FOUND:CLI11" "nlohmann_json_FOUND:nlohmann_json" "spdlog_FOUND:spdlog"
+             "ZLIB_FOUND:zlib" "RUNNER_UTF8PROC:utf8proc")
   string(REPLACE ":" ";" pair "${pair}")
   list(GET pair 0 cond)
   list(GET pair 1 name)

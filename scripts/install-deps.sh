@@ -12,11 +12,12 @@ packages=(
   libyaml-cpp-dev
   googletest libgtest-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  zlib1g-dev
+  zlib1g-dev libutf8proc-dev
 )
 # --test: what the test suite needs beyond the build (a real single-node Slurm).
 if [ "${1:-}" = "--test" ]; then
-  packages+=(slurm-wlm munge procps)
+  # python3-torch writes checkpoints in the released MERU/CLIP layout for the import tests.
+  packages+=(slurm-wlm munge procps python3-torch)
 fi
 
 missing=()

@@ -25,6 +25,7 @@ int run_cli(int argc, char** argv) {
   add_version(app, action);
   add_selfcheck(app, action);
   add_bench(app, action);
+  add_checkpoint(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -27,4 +27,12 @@ check bad-choice 2 'error: .*fail-how' -- "$hac" selfcheck --fail-how sometimes
 check no-subcommand 2 'Subcommands' -- "$hac"
 check selfcheck-single 0 'selfcheck passed.* on 1 rank' -- "$hac" selfcheck
 check bench-single 0 'busbw_GB/s' -- "$hac" bench comm --sizes 1024 --min-seconds 0.01
+here=$(cd "$(dirname "$0")" && pwd)
+tiny=$here/../unit/models/data/released_layout_tiny.pt.bin
+check inspect 0 'model: MERU' -- "$hac" checkpoint inspect "$tiny"
+check inspect-tensors 0 'model/visual.blocks.0.attn.qkv.weight +\[12, 4\] +float32' -- "$hac" checkpoint inspect "$tiny"
+bad=$(mktemp); head -c 700 "$tiny" > "$bad"
+check inspect-truncated 1 "error: .*$bad" -- "$hac" checkpoint inspect "$bad"
+check inspect-missing 1 'error: .*no/such/file.pth' -- "$hac" checkpoint inspect /no/such/file.pth
+rm -f "$bad"
 exit $fail
