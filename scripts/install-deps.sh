@@ -13,11 +13,13 @@ packages=(
   googletest libgtest-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   zlib1g-dev libutf8proc-dev
+  dataset-fashion-mnist
 )
 # --test: what the test suite needs beyond the build (a real single-node Slurm).
 if [ "${1:-}" = "--test" ]; then
-  # python3-torch writes checkpoints in the released MERU/CLIP layout for the import tests.
-  packages+=(slurm-wlm munge procps python3-torch)
+  # python3-torch writes checkpoints in the released MERU/CLIP layout for the import tests;
+  # python3-h5py writes dataset files with no hac code involved.
+  packages+=(slurm-wlm munge procps python3-torch python3-h5py)
 fi
 
 missing=()

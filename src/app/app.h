@@ -17,6 +17,7 @@ void add_version(CLI::App& app, Action& action);
 void add_selfcheck(CLI::App& app, Action& action);
 void add_bench(CLI::App& app, Action& action);
 void add_checkpoint(CLI::App& app, Action& action);
+void add_data(CLI::App& app, Action& action);
 
 // The text `hac --version` prints: the runner, its libraries and the git commit.
 std::string version_text();

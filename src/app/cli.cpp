@@ -26,12 +26,16 @@ int run_cli(int argc, char** argv) {
   add_selfcheck(app, action);
   add_bench(app, action);
   add_checkpoint(app, action);
+  add_data(app, action);
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+  } catch (const CLI::CallForHelp&) {
+    // help() descends into the subcommand that was named, as `hac bench comm --help` expects.
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return 0;
   } catch (const CLI::ParseError& e) {
     throw UsageError(fmt::format("{} (run `hac --help`)", e.what()));
   }

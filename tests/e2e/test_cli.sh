@@ -21,6 +21,7 @@ check version-hdf5 0 'HDF5 +1\.10' -- "$hac" --version
 check version-nccl 0 'NCCL +([0-9]+\.[0-9]+\.[0-9]+|none)' -- "$hac" --version
 check version-git 0 'hac [0-9.]+ \(git ([0-9a-f]{12}(-dirty)?|unknown)\)' -- "$hac" version
 check help 0 'selfcheck' -- "$hac" --help
+check help-sub 0 'min-seconds' -- "$hac" bench comm --help
 check unknown-subcommand 2 'error: .*(bogus|Extras)' -- "$hac" bogus
 check bad-option 2 'error: .*--nope' -- "$hac" selfcheck --nope
 check bad-choice 2 'error: .*fail-how' -- "$hac" selfcheck --fail-how sometimes

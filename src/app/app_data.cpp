@@ -1,0 +1,41 @@
+// `hac data fashion-mnist` (build the embedded default dataset) and `hac data info FILE`.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "app/app.h"
+#include "data/dataset.h"
+#include "data/fashion_mnist.h"
+
+namespace runner::app {
+
+void add_data(CLI::App& app, Action& action) {
+  auto* data = app.add_subcommand("data", "Build and inspect HDF5 image-text datasets");
+  data->require_subcommand(1);
+
+  auto fm = std::make_shared<data::FashionMnistOptions>();
+  auto* build = data->add_subcommand("fashion-mnist", "Fashion-MNIST as an image-text dataset with a concept hierarchy");
+  build->add_option("--out", fm->out, "Output HDF5 file")->required();
+  build->add_option("--source", fm->source_dir, "Folder with the four IDX .gz files")->capture_default_str();
+  build->add_option("--seed", fm->seed, "Seed of the captions and subsets")->capture_default_str();
+  build->add_option("--train", fm->max_train, "Keep this many training rows, class-balanced (0 = all)");
+  build->add_option("--test", fm->max_test, "Keep this many test rows, class-balanced (0 = all)");
+  build->callback([&action, fm] {
+    action = [fm] {
+      data::build_fashion_mnist(*fm);
+      return 0;
+    };
+  });
+
+  auto file = std::make_shared<std::string>();
+  auto* info = data->add_subcommand("info", "Counts per split and concept, image shape, the hierarchy");
+  info->add_option("FILE", *file, "Dataset file")->required();
+  info->callback([&action, file] {
+    action = [file] {
+      std::cout << data::describe_dataset(*data::DatasetFile::open(*file));
+      return 0;
+    };
+  });
+}
+
+}  // namespace runner::app

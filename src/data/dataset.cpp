@@ -1,0 +1,465 @@
+// HDF5 dataset writer and validating reader (the contract of docs/data-format.md).
+#include "data/dataset.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <numeric>
+
+#include "core/error.h"
+#include "data/h5_util.h"
+
+namespace runner::data {
+
+using h5::Handle;
+
+namespace {
+
+bool is_split(const std::string& s) {
+  return std::find(split_names().begin(), split_names().end(), s) != split_names().end();
+}
+
+Handle make_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max = nullptr) {
+  return Handle(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max ? max->data() : nullptr),
+                H5Sclose);
+}
+
+std::vector<hsize_t> dims_of(hid_t dset) {
+  Handle space(H5Dget_space(dset), H5Sclose);
+  const int n = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> d(static_cast<size_t>(std::max(n, 0)));
+  if (n > 0) H5Sget_simple_extent_dims(space.get(), d.data(), nullptr);
+  return d;
+}
+
+bool link_exists(hid_t loc, const std::string& name) {
+  // H5Lexists on "a/b" needs "a" to exist first.
+  size_t pos = 0;
+  while (true) {
+    pos = name.find('/', pos + 1);
+    const std::string part = name.substr(0, pos);
+    if (H5Lexists(loc, part.c_str(), H5P_DEFAULT) <= 0) return false;
+    if (pos == std::string::npos) return true;
+  }
+}
+
+// Reads n strings (variable-length or fixed-size, any of h5py's encodings) from `dset` at the
+// file selection `fspace` into `out[offset..]`.
+void read_strings(hid_t dset, hid_t fspace, hsize_t n, std::vector<std::string>& out, size_t offset,
+                  const std::string& file, const std::string& name) {
+  Handle ftype(H5Dget_type(dset), H5Tclose);
+  Handle mspace = make_space({n});
+  if (H5Tis_variable_str(ftype.get()) > 0) {
+    Handle mtype = h5::utf8_string_type();
+    std::vector<char*> buf(n, nullptr);
+    h5::check(H5Dread(dset, mtype.get(), mspace.get(), fspace, H5P_DEFAULT, buf.data()), "H5Dread", file, name);
+    for (hsize_t i = 0; i < n; ++i) out[offset + i] = buf[i] != nullptr ? buf[i] : "";
+    H5Dvlen_reclaim(mtype.get(), mspace.get(), H5P_DEFAULT, buf.data());
+  } else {
+    const size_t size = H5Tget_size(ftype.get());
+    Handle mtype(H5Tcopy(ftype.get()), H5Tclose);
+    std::vector<char> buf(n * size);
+    h5::check(H5Dread(dset, mtype.get(), mspace.get(), fspace, H5P_DEFAULT, buf.data()), "H5Dread", file, name);
+    for (hsize_t i = 0; i < n; ++i) {
+      const char* p = buf.data() + i * size;
+      out[offset + i] = std::string(p, strnlen(p, size));
+    }
+  }
+}
+
+std::vector<std::string> read_all_strings(hid_t dset, const std::string& file, const std::string& name) {
+  const hsize_t n = dims_of(dset).at(0);
+  std::vector<std::string> out(n);
+  if (n > 0) read_strings(dset, H5S_ALL, n, out, 0, file, name);
+  return out;
+}
+
+std::vector<int32_t> read_all_ints(hid_t dset, const std::string& file, const std::string& name) {
+  const hsize_t n = dims_of(dset).at(0);
+  std::vector<int32_t> out(n);
+  if (n > 0) {
+    h5::check(H5Dread(dset, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), "H5Dread", file, name);
+  }
+  return out;
+}
+
+// Throws unless `parent` is a forest over [0, k): every index in [-1, k), no cycle.
+void check_parents(const std::vector<int32_t>& parent, const std::string& file) {
+  const auto k = static_cast<int32_t>(parent.size());
+  for (int32_t i = 0; i < k; ++i) {
+    if (parent[i] < -1 || parent[i] >= k) {
+      throw IoError(fmt::format("{}: /concept_parent[{}] = {} is outside [-1, {})", file, i, parent[i], k));
+    }
+    int32_t at = i;
+    for (int32_t steps = 0; at != -1; ++steps) {
+      if (steps > k) throw IoError(fmt::format("{}: /concept_parent has a cycle through concept {}", file, i));
+      at = parent[at];
+    }
+  }
+}
+
+}  // namespace
+
+// ----------------------------------------------------------------------------- writer
+
+struct DatasetWriter::Impl {
+  std::string path, partial;
+  Handle file;
+  struct SplitHandles {
+    Handle images, captions, concept;
+    ImageShape shape;
+    hsize_t size = 0;
+  };
+  std::map<std::string, SplitHandles> splits;
+  std::vector<std::string> concept_names;
+  std::vector<int32_t> concept_parent;
+  bool concepts_set = false, committed = false;
+  int32_t max_concept = -1;
+
+  SplitHandles& open_split(const std::string& split, const ImageShape& shape) {
+    auto it = splits.find(split);
+    if (it != splits.end()) return it->second;
+    Handle group = h5::check(H5Gcreate2(file.get(), ("/" + split).c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                             H5Gclose, "H5Gcreate2", partial, split);
+    SplitHandles s;
+    s.shape = shape;
+    const auto h = static_cast<hsize_t>(shape.height), w = static_cast<hsize_t>(shape.width),
+               c = static_cast<hsize_t>(shape.channels);
+    auto create = [&](const char* name, hid_t type, std::vector<hsize_t> chunk) {
+      std::vector<hsize_t> dims = chunk, max = chunk;
+      dims[0] = 0;
+      max[0] = H5S_UNLIMITED;
+      Handle space = make_space(dims, &max);
+      Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+      H5Pset_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+      const std::string obj = split + "/" + name;
+      return h5::check(H5Dcreate2(group.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                       H5Dclose, "H5Dcreate2", partial, obj);
+    };
+    // About 1 MiB of images per chunk: large sequential reads, small random-row overhead.
+    const hsize_t rows = std::max<hsize_t>(1, std::min<hsize_t>(4096, (hsize_t{1} << 20) / (h * w * c)));
+    s.images = create("images", H5T_NATIVE_UINT8, {rows, h, w, c});
+    Handle str = h5::utf8_string_type();
+    s.captions = create("captions", str.get(), {1024});
+    s.concept = create("concept", H5T_NATIVE_INT32, {4096});
+    return splits.emplace(split, std::move(s)).first->second;
+  }
+
+  void extend_and_write(hid_t dset, hsize_t old_n, hsize_t n, hid_t mtype, const void* data,
+                        const std::string& obj) {
+    std::vector<hsize_t> dims = dims_of(dset);
+    dims[0] = old_n + n;
+    h5::check(H5Dset_extent(dset, dims.data()), "H5Dset_extent", partial, obj);
+    Handle fspace(H5Dget_space(dset), H5Sclose);
+    std::vector<hsize_t> start(dims.size(), 0), count = dims;
+    start[0] = old_n;
+    count[0] = n;
+    H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr);
+    Handle mspace = make_space(count);
+    h5::check(H5Dwrite(dset, mtype, mspace.get(), fspace.get(), H5P_DEFAULT, data), "H5Dwrite", partial, obj);
+  }
+};
+
+DatasetWriter::DatasetWriter(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  h5::quiet_errors();
+  impl_->path = path;
+  impl_->partial = path + ".partial";
+  impl_->file = h5::check(H5Fcreate(impl_->partial.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose,
+                          "H5Fcreate", impl_->partial, "");
+}
+
+DatasetWriter::~DatasetWriter() {
+  if (impl_ && !impl_->committed) {
+    impl_->splits.clear();
+    impl_->file.reset();
+    std::remove(impl_->partial.c_str());
+  }
+}
+
+void DatasetWriter::append(const std::string& split, const at::Tensor& images,
+                           const std::vector<std::string>& captions, const std::vector<int32_t>& concepts) {
+  if (!is_split(split)) throw IoError(fmt::format("{}: unknown split '{}' (train, test)", impl_->path, split));
+  if (images.dim() != 4 || images.scalar_type() != at::kByte || !images.device().is_cpu()) {
+    throw IoError(fmt::format("{}: images must be uint8 [n, H, W, C] on the CPU, got {} {}", impl_->path,
+                              c10::toString(images.scalar_type()), c10::str(images.sizes())));
+  }
+  const int64_t n = images.size(0);
+  if (static_cast<int64_t>(captions.size()) != n || static_cast<int64_t>(concepts.size()) != n) {
+    throw IoError(fmt::format("{}: {} images but {} captions and {} concepts", impl_->path, n, captions.size(),
+                              concepts.size()));
+  }
+  ImageShape shape{images.size(1), images.size(2), images.size(3)};
+  if (shape.channels != 1 && shape.channels != 3) {
+    throw IoError(fmt::format("{}: images need 1 or 3 channels, got {}", impl_->path, shape.channels));
+  }
+  auto& s = impl_->open_split(split, shape);
+  if (s.shape.height != shape.height || s.shape.width != shape.width || s.shape.channels != shape.channels) {
+    throw IoError(fmt::format("{}: {} images are {}x{}x{}, these are {}x{}x{}", impl_->path, split, s.shape.height,
+                              s.shape.width, s.shape.channels, shape.height, shape.width, shape.channels));
+  }
+  if (n == 0) return;
+  for (int32_t c : concepts) impl_->max_concept = std::max(impl_->max_concept, c);
+  at::Tensor img = images.contiguous();
+  std::vector<const char*> ptrs(captions.size());
+  for (size_t i = 0; i < captions.size(); ++i) ptrs[i] = captions[i].c_str();
+  Handle str = h5::utf8_string_type();
+  const auto un = static_cast<hsize_t>(n);
+  impl_->extend_and_write(s.images.get(), s.size, un, H5T_NATIVE_UINT8, img.data_ptr(), split + "/images");
+  impl_->extend_and_write(s.captions.get(), s.size, un, str.get(), ptrs.data(), split + "/captions");
+  impl_->extend_and_write(s.concept.get(), s.size, un, H5T_NATIVE_INT32, concepts.data(), split + "/concept");
+  s.size += un;
+}
+
+void DatasetWriter::set_concepts(const std::vector<std::string>& names, const std::vector<int32_t>& parent) {
+  if (!parent.empty() && parent.size() != names.size()) {
+    throw IoError(fmt::format("{}: {} concept names but {} parents", impl_->path, names.size(), parent.size()));
+  }
+  check_parents(parent, impl_->path);
+  impl_->concept_names = names;
+  impl_->concept_parent = parent;
+  impl_->concepts_set = true;
+}
+
+void DatasetWriter::set_attribute(const std::string& key, const std::string& value) {
+  Handle str = h5::utf8_string_type();
+  Handle space(H5Screate(H5S_SCALAR), H5Sclose);
+  if (H5Aexists(impl_->file.get(), key.c_str()) > 0) H5Adelete(impl_->file.get(), key.c_str());
+  Handle attr = h5::check(H5Acreate2(impl_->file.get(), key.c_str(), str.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                          H5Aclose, "H5Acreate2", impl_->partial, key);
+  const char* p = value.c_str();
+  h5::check(H5Awrite(attr.get(), str.get(), &p), "H5Awrite", impl_->partial, key);
+}
+
+void DatasetWriter::commit() {
+  Impl& m = *impl_;
+  for (const auto& name : split_names()) {
+    if (!m.splits.count(name)) throw IoError(fmt::format("{}: no rows were written to the {} split", m.path, name));
+  }
+  if (!m.concepts_set) throw IoError(fmt::format("{}: concept names were never set", m.path));
+  if (m.max_concept >= static_cast<int32_t>(m.concept_names.size())) {
+    throw IoError(fmt::format("{}: concept index {} but only {} concept names", m.path, m.max_concept,
+                              m.concept_names.size()));
+  }
+  Handle str = h5::utf8_string_type();
+  std::vector<const char*> ptrs;
+  for (const auto& s : m.concept_names) ptrs.push_back(s.c_str());
+  auto write_1d = [&](const char* name, hid_t type, const void* data, hsize_t n) {
+    Handle space = make_space({n});
+    Handle d = h5::check(H5Dcreate2(m.file.get(), name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                         H5Dclose, "H5Dcreate2", m.partial, name);
+    if (n > 0) h5::check(H5Dwrite(d.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "H5Dwrite", m.partial, name);
+  };
+  write_1d("concept_names", str.get(), ptrs.data(), ptrs.size());
+  if (!m.concept_parent.empty()) {
+    write_1d("concept_parent", H5T_NATIVE_INT32, m.concept_parent.data(), m.concept_parent.size());
+  }
+  set_attribute("format", kDatasetFormat);
+  m.splits.clear();
+  h5::check(H5Fflush(m.file.get(), H5F_SCOPE_GLOBAL), "H5Fflush", m.partial, "");
+  m.file.reset();
+  if (std::rename(m.partial.c_str(), m.path.c_str()) != 0) {
+    throw IoError(fmt::format("cannot rename {} to {}: {}", m.partial, m.path, std::strerror(errno)));
+  }
+  m.committed = true;
+}
+
+// ----------------------------------------------------------------------------- reader
+
+struct DatasetFile::Handles {
+  Handle file;
+  std::map<std::string, Handle> images, captions;
+};
+
+DatasetFile::~DatasetFile() = default;
+
+std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path) {
+  h5::quiet_errors();
+  if (access(path.c_str(), R_OK) != 0) {
+    throw IoError(fmt::format("cannot read dataset file {}: {}", path, std::strerror(errno)));
+  }
+  if (H5Fis_hdf5(path.c_str()) <= 0) {
+    h5::last_error();
+    throw IoError(fmt::format("{} is not an HDF5 file (see docs/data-format.md)", path));
+  }
+  std::shared_ptr<DatasetFile> f(new DatasetFile());
+  f->h_ = std::make_unique<Handles>();
+  f->info_.path = path;
+  Handle fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  // Many ranks and concurrent jobs read the same file; POSIX locks would serialise or fail them
+  // (and fail outright on some parallel file systems).
+  H5Pset_file_locking(fapl.get(), false, true);
+  f->h_->file = h5::check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose, "H5Fopen", path, "");
+  const hid_t file = f->h_->file.get();
+
+  auto open_dataset = [&](const std::string& name) {
+    if (!link_exists(file, name)) {
+      throw IoError(fmt::format("{}: missing dataset /{} (required by the dataset format, docs/data-format.md)",
+                                path, name));
+    }
+    return h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose, "H5Dopen2", path, "/" + name);
+  };
+  auto expect = [&](bool ok, const std::string& name, const std::string& what) {
+    if (!ok) throw IoError(fmt::format("{}: /{} {}", path, name, what));
+  };
+  auto type_class = [](hid_t d) {
+    Handle t(H5Dget_type(d), H5Tclose);
+    return H5Tget_class(t.get());
+  };
+
+  Handle names = open_dataset("concept_names");
+  expect(type_class(names.get()) == H5T_STRING && dims_of(names.get()).size() == 1, "concept_names",
+         "must be a 1-d array of strings");
+  f->info_.concept_names = read_all_strings(names.get(), path, "/concept_names");
+  const auto k = static_cast<int32_t>(f->info_.concept_names.size());
+  if (link_exists(file, "concept_parent")) {
+    Handle parent = open_dataset("concept_parent");
+    expect(type_class(parent.get()) == H5T_INTEGER && dims_of(parent.get()) == std::vector<hsize_t>{hsize_t(k)},
+           "concept_parent", fmt::format("must be a 1-d integer array of length {} (one per concept name)", k));
+    f->info_.concept_parent = read_all_ints(parent.get(), path, "/concept_parent");
+    check_parents(f->info_.concept_parent, path);
+  }
+
+  for (const std::string& split : split_names()) {
+    Handle images = open_dataset(split + "/images");
+    Handle captions = open_dataset(split + "/captions");
+    Handle concept = open_dataset(split + "/concept");
+    {
+      Handle t(H5Dget_type(images.get()), H5Tclose);
+      expect(H5Tget_class(t.get()) == H5T_INTEGER && H5Tget_size(t.get()) == 1 && H5Tget_sign(t.get()) == H5T_SGN_NONE,
+             split + "/images", "must be uint8");
+    }
+    const auto idims = dims_of(images.get());
+    expect(idims.size() == 4 && (idims[3] == 1 || idims[3] == 3), split + "/images",
+           fmt::format("must be [N, H, W, C] with C = 1 or 3, got {} dimensions", idims.size()));
+    expect(type_class(captions.get()) == H5T_STRING && dims_of(captions.get()).size() == 1, split + "/captions",
+           "must be a 1-d array of strings");
+    expect(type_class(concept.get()) == H5T_INTEGER && dims_of(concept.get()).size() == 1, split + "/concept",
+           "must be a 1-d integer array");
+    const hsize_t n = idims[0];
+    expect(dims_of(captions.get())[0] == n, split + "/captions",
+           fmt::format("has {} rows but {}/images has {}", dims_of(captions.get())[0], split, n));
+    expect(dims_of(concept.get())[0] == n, split + "/concept",
+           fmt::format("has {} rows but {}/images has {}", dims_of(concept.get())[0], split, n));
+    std::vector<int32_t> c = read_all_ints(concept.get(), path, "/" + split + "/concept");
+    for (size_t i = 0; i < c.size(); ++i) {
+      expect(c[i] >= -1 && c[i] < k, split + "/concept",
+             fmt::format("[{}] = {} is outside [-1, {}) ({} concept names)", i, c[i], k, k));
+    }
+    SplitInfo si;
+    si.size = static_cast<int64_t>(n);
+    si.image = ImageShape{static_cast<int64_t>(idims[1]), static_cast<int64_t>(idims[2]), static_cast<int64_t>(idims[3])};
+    f->info_.splits[split] = si;
+    f->concepts_[split] = std::move(c);
+    f->h_->images[split] = std::move(images);
+    f->h_->captions[split] = std::move(captions);
+  }
+  // String attributes of the root group (format, builder, seed, ...).
+  H5Aiterate2(
+      file, H5_INDEX_NAME, H5_ITER_NATIVE, nullptr,
+      [](hid_t loc, const char* name, const H5A_info_t*, void* out) -> herr_t {
+        Handle attr(H5Aopen(loc, name, H5P_DEFAULT), H5Aclose);
+        Handle type(H5Aget_type(attr.get()), H5Tclose);
+        if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) <= 0) return 0;
+        Handle mtype = h5::utf8_string_type();
+        char* value = nullptr;
+        if (H5Aread(attr.get(), mtype.get(), &value) >= 0 && value != nullptr) {
+          (*static_cast<std::map<std::string, std::string>*>(out))[name] = value;
+          H5free_memory(value);
+        }
+        return 0;
+      },
+      &f->info_.attributes);
+  h5::last_error();
+  return f;
+}
+
+const std::vector<int32_t>& DatasetFile::concepts(const std::string& split) const {
+  auto it = concepts_.find(split);
+  if (it == concepts_.end()) throw IoError(fmt::format("{}: no split '{}'", info_.path, split));
+  return it->second;
+}
+
+Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& rows) const {
+  const std::vector<int32_t>& all_concepts = concepts(split);
+  const SplitInfo& si = info_.splits.at(split);
+  const hid_t images = h_->images.at(split).get();
+  const hid_t captions = h_->captions.at(split).get();
+  Rows out;
+  const auto n = static_cast<int64_t>(rows.size());
+  out.images = at::empty({n, si.image.height, si.image.width, si.image.channels}, at::kByte);
+  out.captions.resize(static_cast<size_t>(n));
+  out.concepts.resize(static_cast<size_t>(n));
+  auto* dst = out.images.data_ptr<uint8_t>();
+  const int64_t row_bytes = si.image.bytes();
+  for (int64_t i = 0; i < n;) {
+    int64_t j = i + 1;  // [i, j) is a run of consecutive rows
+    while (j < n && rows[j] == rows[j - 1] + 1) ++j;
+    const int64_t first = rows[i], len = j - i;
+    if (first < 0 || first + len > si.size) {
+      throw IoError(fmt::format("{}: row {} of {} is outside [0, {})", info_.path, first < 0 ? first : first + len - 1,
+                                split, si.size));
+    }
+    {
+      Handle fspace(H5Dget_space(images), H5Sclose);
+      const hsize_t start[4] = {hsize_t(first), 0, 0, 0};
+      const hsize_t count[4] = {hsize_t(len), hsize_t(si.image.height), hsize_t(si.image.width),
+                                hsize_t(si.image.channels)};
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+      Handle mspace = make_space({count[0], count[1], count[2], count[3]});
+      h5::check(H5Dread(images, H5T_NATIVE_UINT8, mspace.get(), fspace.get(), H5P_DEFAULT, dst + i * row_bytes),
+                "H5Dread", info_.path, split + "/images");
+    }
+    {
+      Handle fspace(H5Dget_space(captions), H5Sclose);
+      const hsize_t start[1] = {hsize_t(first)}, count[1] = {hsize_t(len)};
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
+      read_strings(captions, fspace.get(), hsize_t(len), out.captions, static_cast<size_t>(i), info_.path,
+                   split + "/captions");
+    }
+    for (int64_t r = i; r < j; ++r) out.concepts[r] = all_concepts[rows[r]];
+    i = j;
+  }
+  return out;
+}
+
+Rows DatasetFile::read_range(const std::string& split, int64_t begin, int64_t end) const {
+  std::vector<int64_t> rows(static_cast<size_t>(std::max<int64_t>(0, end - begin)));
+  std::iota(rows.begin(), rows.end(), begin);
+  return read(split, rows);
+}
+
+std::string describe_dataset(const DatasetFile& file) {
+  const DatasetInfo& info = file.info();
+  std::string out = fmt::format("{}\n", info.path);
+  for (const auto& [k, v] : info.attributes) out += fmt::format("  {}: {}\n", k, v);
+  const auto k = info.concept_names.size();
+  for (const auto& [split, si] : info.splits) {
+    out += fmt::format("{}: {} rows, images {}x{}x{} uint8\n", split, si.size, si.image.height, si.image.width,
+                       si.image.channels);
+    std::vector<int64_t> counts(k + 1, 0);
+    for (int32_t c : file.concepts(split)) ++counts[c < 0 ? k : static_cast<size_t>(c)];
+    for (size_t c = 0; c < k; ++c) out += fmt::format("  {:>4} {:<24} {}\n", c, info.concept_names[c], counts[c]);
+    if (counts[k] > 0) out += fmt::format("  {:>4} {:<24} {}\n", -1, "(none)", counts[k]);
+  }
+  if (!info.concept_parent.empty()) {
+    out += "hierarchy:\n";
+    std::function<void(int32_t, int)> walk = [&](int32_t node, int depth) {
+      for (size_t c = 0; c < k; ++c) {
+        if (info.concept_parent[c] == node) {
+          out += fmt::format("  {}{}\n", std::string(2 * depth, ' '), info.concept_names[c]);
+          walk(static_cast<int32_t>(c), depth + 1);
+        }
+      }
+    };
+    walk(-1, 0);
+  }
+  return out;
+}
+
+}  // namespace runner::data

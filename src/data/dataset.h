@@ -1,0 +1,101 @@
+// Image-text datasets in HDF5 (DESIGN §4, docs/data-format.md): a streaming writer that never
+// leaves a file that looks complete, and a validating read-only reader of row batches.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace runner::data {
+
+constexpr const char* kDatasetFormat = "hac-dataset/1";
+inline const std::vector<std::string>& split_names() {
+  static const std::vector<std::string> names = {"train", "test"};
+  return names;
+}
+
+struct ImageShape {
+  int64_t height = 0, width = 0, channels = 0;
+  int64_t bytes() const { return height * width * channels; }
+};
+
+struct SplitInfo {
+  int64_t size = 0;
+  ImageShape image;
+};
+
+struct DatasetInfo {
+  std::string path;
+  std::map<std::string, SplitInfo> splits;  // "train", "test"
+  std::vector<std::string> concept_names;
+  std::vector<int32_t> concept_parent;      // empty when the file has no /concept_parent
+  std::map<std::string, std::string> attributes;  // string attributes of the root group
+};
+
+// A batch of rows: images uint8 [n, H, W, C], captions, concepts (-1 = none).
+struct Rows {
+  at::Tensor images;
+  std::vector<std::string> captions;
+  std::vector<int32_t> concepts;
+};
+
+// Writes a dataset file. Everything goes to `<path>.partial`; commit() closes it and renames it
+// to `path`, so an interrupted build or import never leaves a file that looks complete (the
+// destructor of an uncommitted writer removes the partial file). Images are chunked along N.
+// Throws IoError naming the file, dataset and HDF5's message on any failure.
+class DatasetWriter {
+ public:
+  explicit DatasetWriter(const std::string& path);
+  ~DatasetWriter();
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+  // Appends rows to `split` ("train" or "test"); the first call fixes the split's image shape.
+  // images: uint8 [n, H, W, C] (contiguous, CPU); captions and concepts of length n.
+  void append(const std::string& split, const at::Tensor& images,
+              const std::vector<std::string>& captions, const std::vector<int32_t>& concepts);
+  void set_concepts(const std::vector<std::string>& names, const std::vector<int32_t>& parent);
+  void set_attribute(const std::string& key, const std::string& value);
+  // Validates (both splits present, concepts in range) and publishes the file.
+  void commit();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// One read-only handle on a dataset file (file locking off, so many ranks and jobs may read it
+// at once). open() validates the whole contract before anything else happens: every dataset
+// present with the right type and rank, lengths consistent, concept indices in range, the
+// parent table acyclic; errors name the file and the dataset. Reads are thread-safe (Debian's
+// serial HDF5 is built thread-safe) but serialised by HDF5's global lock.
+class DatasetFile {
+ public:
+  static std::shared_ptr<DatasetFile> open(const std::string& path);
+  ~DatasetFile();
+
+  const DatasetInfo& info() const { return info_; }
+  // The concept index of every row of `split` (read once at open).
+  const std::vector<int32_t>& concepts(const std::string& split) const;
+  // Rows of `split` at `rows` (any order, repeats allowed), in that order. Contiguous runs are
+  // read with one hyperslab each.
+  Rows read(const std::string& split, const std::vector<int64_t>& rows) const;
+  // Rows [begin, end).
+  Rows read_range(const std::string& split, int64_t begin, int64_t end) const;
+
+ private:
+  DatasetFile() = default;
+  struct Handles;
+  std::unique_ptr<Handles> h_;
+  DatasetInfo info_;
+  std::map<std::string, std::vector<int32_t>> concepts_;
+};
+
+// `hac data info`: counts per split and concept, image shape, the hierarchy, attributes.
+std::string describe_dataset(const DatasetFile& file);
+
+}  // namespace runner::data

@@ -1,0 +1,59 @@
+// HDF5 handle and error helpers.
+#include "data/h5_util.h"
+
+#include <fmt/format.h>
+
+#include <mutex>
+
+#include "core/error.h"
+
+namespace runner::data::h5 {
+
+void quiet_errors() {
+  static std::once_flag once;
+  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+}
+
+namespace {
+
+herr_t collect(unsigned n, const H5E_error2_t* err, void* out) {
+  auto* s = static_cast<std::string*>(out);
+  if (n > 0) *s += "; ";
+  *s += err->desc != nullptr ? err->desc : "?";
+  if (err->func_name != nullptr) *s += fmt::format(" ({})", err->func_name);
+  return 0;
+}
+
+}  // namespace
+
+std::string last_error() {
+  std::string s;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect, &s);
+  H5Eclear2(H5E_DEFAULT);
+  return s;
+}
+
+void fail(const std::string& what, const std::string& file, const std::string& object) {
+  const std::string lib = last_error();
+  throw IoError(fmt::format("{} failed for {}{}{}{}", what, file, object.empty() ? "" : ":", object,
+                            lib.empty() ? std::string() : ": " + lib));
+}
+
+Handle check(hid_t id, Handle::Closer close, const std::string& what, const std::string& file,
+             const std::string& object) {
+  if (id < 0) fail(what, file, object);
+  return Handle(id, close);
+}
+
+void check(herr_t rc, const std::string& what, const std::string& file, const std::string& object) {
+  if (rc < 0) fail(what, file, object);
+}
+
+Handle utf8_string_type() {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  H5Tset_size(t, H5T_VARIABLE);
+  H5Tset_cset(t, H5T_CSET_UTF8);
+  return Handle(t, H5Tclose);
+}
+
+}  // namespace runner::data::h5
