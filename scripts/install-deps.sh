@@ -12,7 +12,7 @@ packages=(
   libyaml-cpp-dev
   googletest libgtest-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  zlib1g-dev libutf8proc-dev
+  zlib1g-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev
   dataset-fashion-mnist
 )
 # --test: what the test suite needs beyond the build (a real single-node Slurm).

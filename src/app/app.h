@@ -16,6 +16,8 @@ using Action = std::function<int()>;
 void add_version(CLI::App& app, Action& action);
 void add_selfcheck(CLI::App& app, Action& action);
 void add_bench(CLI::App& app, Action& action);
+// `bench data` and `bench step`, under the `bench` subcommand.
+void add_bench_work(CLI::App& bench, Action& action);
 void add_checkpoint(CLI::App& app, Action& action);
 void add_data(CLI::App& app, Action& action);
 

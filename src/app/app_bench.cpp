@@ -100,8 +100,9 @@ int run_bench_comm(const BenchCommOptions& o) {
 }  // namespace
 
 void add_bench(CLI::App& app, Action& action) {
-  auto* bench = app.add_subcommand("bench", "Benchmarks (comm)");
+  auto* bench = app.add_subcommand("bench", "Benchmarks (comm, data, step)");
   bench->require_subcommand(1);
+  add_bench_work(*bench, action);
   auto o = std::make_shared<BenchCommOptions>();
   auto* comm = bench->add_subcommand("comm", "All-reduce / all-gather latency and bandwidth");
   comm->add_option("--sizes", o->sizes, "Buffer sizes in bytes")->capture_default_str();

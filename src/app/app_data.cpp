@@ -6,6 +6,7 @@
 #include "app/app.h"
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
+#include "data/image_import.h"
 
 namespace runner::app {
 
@@ -23,6 +24,30 @@ void add_data(CLI::App& app, Action& action) {
   build->callback([&action, fm] {
     action = [fm] {
       data::build_fashion_mnist(*fm);
+      return 0;
+    };
+  });
+
+  auto imp = std::make_shared<data::ImportOptions>();
+  auto* import = data->add_subcommand(
+      "import", "Folders or WebDataset tars of JPEG/PNG images with captions as an image-text dataset");
+  import->add_option("--out", imp->out, "Output HDF5 file")->required();
+  import->add_option("--size", imp->size, "Side of the square images: shorter side resized, then center-cropped")
+      ->required();
+  import->add_option("--channels", imp->channels, "3 (RGB) or 1 (grey, Rec.601 luma)")->capture_default_str();
+  import->add_option("--test-fraction", imp->test_fraction, "Fraction of samples in the test split (by key hash)")
+      ->capture_default_str();
+  import->add_option("--seed", imp->seed, "Seed of the train/test split")->capture_default_str();
+  import->add_option("--concept-field", imp->concept_field, "Field of <key>.json that names the concept")
+      ->capture_default_str();
+  import->add_option("--parents", imp->parents_file, "Concept hierarchy: lines 'child<TAB>parent'");
+  import->add_option("--threads", imp->threads, "Decoding threads (0 = the machine's cores, at most 16)")
+      ->capture_default_str();
+  import->add_option("SOURCE", imp->sources, "Folders or uncompressed .tar files of <key>.jpg|png + <key>.txt")
+      ->required();
+  import->callback([&action, imp] {
+    action = [imp] {
+      data::import_images(*imp);
       return 0;
     };
   });

@@ -302,7 +302,14 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path) {
       throw IoError(fmt::format("{}: missing dataset /{} (required by the dataset format, docs/data-format.md)",
                                 path, name));
     }
-    return h5::check(H5Dopen2(file, name.c_str(), H5P_DEFAULT), H5Dclose, "H5Dopen2", path, "/" + name);
+    // Shuffled batches touch a different chunk per row; HDF5's default 1 MiB chunk cache holds
+    // one image chunk. 64 MiB per image dataset keeps a small split entirely in cache after
+    // the first epoch and many chunks of a large one.
+    Handle dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
+    if (name.size() > 7 && name.compare(name.size() - 7, 7, "/images") == 0) {
+      H5Pset_chunk_cache(dapl.get(), 12421, size_t{64} << 20, 1.0);
+    }
+    return h5::check(H5Dopen2(file, name.c_str(), dapl.get()), H5Dclose, "H5Dopen2", path, "/" + name);
   };
   auto expect = [&](bool ok, const std::string& name, const std::string& what) {
     if (!ok) throw IoError(fmt::format("{}: /{} {}", path, name, what));
@@ -397,33 +404,38 @@ Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& row
   out.concepts.resize(static_cast<size_t>(n));
   auto* dst = out.images.data_ptr<uint8_t>();
   const int64_t row_bytes = si.image.bytes();
+  // Runs of consecutive rows, in the order asked for.
+  std::vector<std::pair<int64_t, int64_t>> runs;  // (first row, length)
   for (int64_t i = 0; i < n;) {
-    int64_t j = i + 1;  // [i, j) is a run of consecutive rows
+    int64_t j = i + 1;
     while (j < n && rows[j] == rows[j - 1] + 1) ++j;
     const int64_t first = rows[i], len = j - i;
     if (first < 0 || first + len > si.size) {
       throw IoError(fmt::format("{}: row {} of {} is outside [0, {})", info_.path, first < 0 ? first : first + len - 1,
                                 split, si.size));
     }
-    {
-      Handle fspace(H5Dget_space(images), H5Sclose);
-      const hsize_t start[4] = {hsize_t(first), 0, 0, 0};
-      const hsize_t count[4] = {hsize_t(len), hsize_t(si.image.height), hsize_t(si.image.width),
-                                hsize_t(si.image.channels)};
-      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
-      Handle mspace = make_space({count[0], count[1], count[2], count[3]});
-      h5::check(H5Dread(images, H5T_NATIVE_UINT8, mspace.get(), fspace.get(), H5P_DEFAULT, dst + i * row_bytes),
-                "H5Dread", info_.path, split + "/images");
-    }
-    {
-      Handle fspace(H5Dget_space(captions), H5Sclose);
-      const hsize_t start[1] = {hsize_t(first)}, count[1] = {hsize_t(len)};
-      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
-      read_strings(captions, fspace.get(), hsize_t(len), out.captions, static_cast<size_t>(i), info_.path,
-                   split + "/captions");
-    }
-    for (int64_t r = i; r < j; ++r) out.concepts[r] = all_concepts[rows[r]];
+    runs.emplace_back(first, len);
     i = j;
+  }
+  for (int64_t i = 0; i < n; ++i) out.concepts[i] = all_concepts[rows[i]];
+  if (n == 0) return out;
+  const hsize_t h = hsize_t(si.image.height), w = hsize_t(si.image.width), c = hsize_t(si.image.channels);
+  // One read per run. (A single read over the union of the runs, H5S_SELECT_OR, measured 30%
+  // slower with HDF5 1.10: building the union costs more than the calls it saves.)
+  int64_t pos = 0;
+  for (const auto& [first, len] : runs) {
+    Handle ispace(H5Dget_space(images), H5Sclose);
+    const hsize_t start4[4] = {hsize_t(first), 0, 0, 0}, count4[4] = {hsize_t(len), h, w, c};
+    H5Sselect_hyperslab(ispace.get(), H5S_SELECT_SET, start4, nullptr, count4, nullptr);
+    Handle mspace = make_space({hsize_t(len), h, w, c});
+    h5::check(H5Dread(images, H5T_NATIVE_UINT8, mspace.get(), ispace.get(), H5P_DEFAULT, dst + pos * row_bytes),
+              "H5Dread", info_.path, split + "/images");
+    Handle cspace(H5Dget_space(captions), H5Sclose);
+    const hsize_t start1[1] = {hsize_t(first)}, count1[1] = {hsize_t(len)};
+    H5Sselect_hyperslab(cspace.get(), H5S_SELECT_SET, start1, nullptr, count1, nullptr);
+    read_strings(captions, cspace.get(), hsize_t(len), out.captions, static_cast<size_t>(pos), info_.path,
+                 split + "/captions");
+    pos += len;
   }
   return out;
 }

@@ -1,0 +1,164 @@
+// `hac bench data` (loader throughput per rank) and `hac bench step` (training-step throughput),
+// so the loader can be compared with what a step consumes (docs/benchmarks.md).
+#include <CLI/CLI.hpp>
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <fstream>
+
+#include "app/app.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "data/loader.h"
+#include "dist/autograd_ops.h"
+#include "dist/runtime.h"
+#include "losses/contrastive.h"
+#include "models/contrastive_model.h"
+
+namespace runner::app {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct BenchDataOptions {
+  std::string file, split = "train";
+  int64_t batch = 256;
+  double seconds = 5.0;
+  int prefetch = 4;
+  int64_t synthetic_rows = 0, synthetic_size = 224;
+};
+
+// Random images and short captions, written in slices so memory stays small.
+void write_synthetic(const std::string& path, int64_t rows, int64_t size) {
+  data::DatasetWriter w(path);
+  const int64_t slice = std::max<int64_t>(1, (int64_t{64} << 20) / (size * size * 3));
+  for (const auto& [split, n] : {std::pair<std::string, int64_t>{"train", rows}, {"test", std::max<int64_t>(1, rows / 10)}}) {
+    for (int64_t done = 0; done < n; done += slice) {
+      const int64_t k = std::min(slice, n - done);
+      std::vector<std::string> caps(static_cast<size_t>(k));
+      std::vector<int32_t> concepts(static_cast<size_t>(k));
+      for (int64_t i = 0; i < k; ++i) {
+        caps[i] = fmt::format("synthetic image {} of class {}", done + i, (done + i) % 10);
+        concepts[i] = static_cast<int32_t>((done + i) % 10);
+      }
+      w.append(split, at::randint(0, 256, {k, size, size, 3}, at::kByte), caps, concepts);
+      core::log_info("synthetic {}: {}/{} rows", split, done + k, n);
+    }
+  }
+  std::vector<std::string> names;
+  for (int c = 0; c < 10; ++c) names.push_back(fmt::format("class {}", c));
+  w.set_concepts(names, {});
+  w.set_attribute("builder", "hac bench data (synthetic)");
+  w.commit();
+}
+
+int run_bench_data(const BenchDataOptions& o) {
+  auto comm = dist::init_world();
+  if (o.synthetic_rows > 0 && !std::ifstream(o.file).good()) {
+    if (comm->rank() == 0) write_synthetic(o.file, o.synthetic_rows, o.synthetic_size);
+    comm->barrier();
+  }
+  auto file = data::DatasetFile::open(o.file);
+  data::LoaderOptions lo;
+  lo.split = o.split;
+  lo.batch_size = o.batch;
+  lo.prefetch = o.prefetch;
+  data::Loader loader(file, lo, comm->rank(), comm->world_size());
+  const auto& shape = file->info().splits.at(o.split).image;
+  comm->barrier();
+  const auto t0 = Clock::now();
+  int64_t samples = 0;
+  for (int64_t epoch = 0; seconds_since(t0) < o.seconds; ++epoch) {
+    loader.start_epoch(epoch);
+    while (seconds_since(t0) < o.seconds) {
+      auto b = loader.next();
+      if (!b) break;
+      samples += b->images.size(0);
+    }
+  }
+  const double dt = seconds_since(t0);
+  at::Tensor mine = at::tensor({static_cast<double>(samples) / dt}, at::kDouble);
+  at::Tensor all = comm->all_gather(mine);
+  const double mb = static_cast<double>(shape.bytes()) / 1e6;
+  core::log_info("bench data: {} ({} rows of {}x{}x{}), batch {}, prefetch {}, {} rank(s)", o.file,
+                 file->info().splits.at(o.split).size, shape.height, shape.width, shape.channels, o.batch,
+                 o.prefetch, comm->world_size());
+  double total = 0;
+  for (int r = 0; r < comm->world_size(); ++r) {
+    const double sps = all[r].item<double>();
+    total += sps;
+    core::log_info("  rank {}: {:.0f} samples/s, {:.1f} MB/s", r, sps, sps * mb);
+  }
+  core::log_info("  all ranks: {:.0f} samples/s, {:.1f} MB/s", total, total * mb);
+  comm->barrier();
+  dist::finalize_world();
+  return 0;
+}
+
+struct BenchStepOptions {
+  std::string preset = "tiny", kind = "meru";
+  int64_t batch = 64;
+  int steps = 5, warmup = 1;
+};
+
+int run_bench_step(const BenchStepOptions& o) {
+  auto comm = dist::init_world();
+  torch::manual_seed(0);
+  models::ContrastiveModel model(models::model_preset(o.preset, models::parse_model_kind(o.kind)));
+  const auto& mo = model->options();
+  std::vector<at::Tensor> params;
+  for (auto& p : model->parameters()) if (p.requires_grad()) params.push_back(p);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-4).weight_decay(0.2));
+  dist::GradReducer reducer(comm, params);
+  at::Tensor pixels = torch::rand({o.batch, mo.vision.channels, mo.vision.image_size, mo.vision.image_size});
+  at::Tensor tokens = torch::randint(1, mo.text.vocab_size - 1, {o.batch, std::min<int64_t>(mo.text.context_length, 16)}, torch::kLong);
+  const auto geo = model->is_meru() ? losses::Geometry::kLorentz : losses::Geometry::kEuclidean;
+  double timed = 0;
+  for (int s = 0; s < o.warmup + o.steps; ++s) {
+    const auto t0 = Clock::now();
+    opt.zero_grad();
+    at::Tensor img = model->encode_image(pixels), txt = model->encode_text(tokens);
+    at::Tensor loss = losses::contrastive(comm, geo, img, txt, model->logit_scale, model->curvature());
+    loss.backward();
+    reducer.reduce();
+    opt.step();
+    if (s >= o.warmup) timed += seconds_since(t0);
+  }
+  const double sps = o.batch * o.steps / timed;
+  at::Tensor all = comm->all_gather(at::tensor({sps}, at::kDouble));
+  core::log_info("bench step: {} {} batch {} per rank, {} rank(s), {} torch threads: {:.1f} samples/s per rank, "
+                 "{:.3f} s per step", o.kind, o.preset, o.batch, comm->world_size(), at::get_num_threads(),
+                 all.mean().item<double>(), o.batch / all.mean().item<double>());
+  comm->barrier();
+  dist::finalize_world();
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_work(CLI::App& bench, Action& action) {
+  auto d = std::make_shared<BenchDataOptions>();
+  auto* data = bench.add_subcommand("data", "Loader throughput per rank (samples/s, MB/s)");
+  data->add_option("--file", d->file, "Dataset file")->required();
+  data->add_option("--split", d->split, "Split")->capture_default_str();
+  data->add_option("--batch", d->batch, "Batch size per rank")->capture_default_str();
+  data->add_option("--seconds", d->seconds, "How long to read")->capture_default_str();
+  data->add_option("--prefetch", d->prefetch, "Batches read ahead (0 = inline)")->capture_default_str();
+  data->add_option("--synthetic-rows", d->synthetic_rows, "Create FILE first (if absent) with this many random rows");
+  data->add_option("--synthetic-size", d->synthetic_size, "Image size of the synthetic file")->capture_default_str();
+  data->callback([&action, d] { action = [d] { return run_bench_data(*d); }; });
+
+  auto s = std::make_shared<BenchStepOptions>();
+  auto* step = bench.add_subcommand("step", "Training-step throughput (forward, backward, all-reduce, AdamW)");
+  step->add_option("--preset", s->preset, "Model preset (tiny, vit_s, vit_b, vit_l)")->capture_default_str();
+  step->add_option("--kind", s->kind, "clip or meru")->capture_default_str();
+  step->add_option("--batch", s->batch, "Batch size per rank")->capture_default_str();
+  step->add_option("--steps", s->steps, "Timed steps")->capture_default_str();
+  step->callback([&action, s] { action = [s] { return run_bench_step(*s); }; });
+}
+
+}  // namespace runner::app

@@ -1,0 +1,596 @@
+// `hac data import`: reading folders and tars of samples, their metadata, the concept table,
+// the seeded split, and the batched, multi-threaded decode into a DatasetWriter.
+#include "data/image_import.h"
+
+#include <ATen/ATen.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+#include <tuple>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "data/dataset.h"
+
+namespace runner::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kMaxTextBytes = 1 << 20;     // captions and metadata; larger is not a caption
+constexpr size_t kMaxImageBytes = 256 << 20;
+constexpr size_t kMaxProblemsNamed = 8;
+constexpr double kProgressSeconds = 5.0;
+const std::set<std::string> kTextExts = {"txt", "json", "cls", "concept"};
+const std::vector<std::string> kImageExts = {"jpg", "jpeg", "png"};  // in order of preference
+
+bool is_image_ext(const std::string& ext) {
+  return std::find(kImageExts.begin(), kImageExts.end(), ext) != kImageExts.end();
+}
+
+// ----------------------------------------------------------------------------- samples
+
+struct Member {
+  std::string ext;
+  std::string data;
+  std::string problem;  // non-empty: present but not readable (too large)
+};
+
+struct SampleFiles {
+  std::string key, where;  // where = "<source>:<key>", for messages
+  std::vector<Member> members;
+};
+
+using SampleFn = std::function<void(SampleFiles&&)>;
+
+// WebDataset's cut: the key ends at the first '.' of the file name; the extension is the rest.
+void split_key(const std::string& name, std::string& key, std::string& ext) {
+  const size_t base = name.rfind('/') == std::string::npos ? 0 : name.rfind('/') + 1;
+  const size_t dot = name.find('.', base);
+  key = name.substr(0, dot);
+  ext = dot == std::string::npos ? "" : name.substr(dot + 1);
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char ch) { return std::tolower(ch); });
+}
+
+// Names starting with '.' (at any level) are tool litter such as macOS "._x.jpg".
+bool hidden(const std::string& name) {
+  return !name.empty() && (name[0] == '.' || name.find("/.") != std::string::npos);
+}
+
+bool wanted(const std::string& ext, bool with_images) {
+  return kTextExts.count(ext) > 0 || (with_images && is_image_ext(ext));
+}
+
+size_t member_cap(const std::string& ext) { return is_image_ext(ext) ? kMaxImageBytes : kMaxTextBytes; }
+
+void for_each_tar_sample(const std::string& source, bool with_images, const SampleFn& fn) {
+  SampleFiles cur;
+  std::string key, ext;
+  for_each_tar_member(source, [&](const std::string& name, uint64_t size, const std::function<std::string()>& read) {
+    if (hidden(name)) return;
+    split_key(name, key, ext);
+    if (!cur.members.empty() && key != cur.key) fn(std::move(cur));
+    if (cur.members.empty() || key != cur.key) {
+      cur = SampleFiles{};
+      cur.key = key;
+      cur.where = source + ":" + key;
+    }
+    Member m;
+    m.ext = ext;
+    if (wanted(ext, with_images)) {
+      if (size > member_cap(ext)) {
+        m.problem = fmt::format("{} is {} bytes, over the limit of {}", name, size, member_cap(ext));
+      } else {
+        m.data = read();
+      }
+    }
+    cur.members.push_back(std::move(m));
+  });
+  if (!cur.members.empty()) fn(std::move(cur));
+}
+
+// ----------------------------------------------------------------------------- folders
+
+std::string read_whole_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw IoError(fmt::format("cannot open {} (did the source change during the import?)", path));
+  std::string out((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw IoError(fmt::format("read error on {}", path));
+  return out;
+}
+
+void for_each_folder_sample(const std::string& source, bool with_images, const SampleFn& fn) {
+  struct Entry {
+    std::string key, ext, rel;
+  };
+  std::vector<Entry> entries;
+  try {
+    const fs::path root(source);
+    for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied);
+         it != fs::recursive_directory_iterator(); ++it) {
+      const std::string rel = it->path().lexically_relative(root).generic_string();
+      if (hidden(rel)) {
+        if (it->is_directory()) it.disable_recursion_pending();
+        continue;
+      }
+      if (!it->is_regular_file()) continue;
+      Entry e;
+      e.rel = rel;
+      split_key(rel, e.key, e.ext);
+      entries.push_back(std::move(e));
+    }
+  } catch (const fs::filesystem_error& e) {
+    throw IoError(fmt::format("cannot list {}: {}", source, e.what()));
+  }
+  // Key order groups a sample's files and makes the row order independent of the file system.
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return std::tie(a.key, a.ext) < std::tie(b.key, b.ext); });
+  for (size_t i = 0; i < entries.size();) {
+    SampleFiles s;
+    s.key = entries[i].key;
+    s.where = source + ":" + s.key;
+    for (; i < entries.size() && entries[i].key == s.key; ++i) {
+      Member m;
+      m.ext = entries[i].ext;
+      if (wanted(m.ext, with_images)) {
+        const std::string path = source + "/" + entries[i].rel;
+        std::error_code ec;
+        const auto size = fs::file_size(path, ec);
+        if (ec) throw IoError(fmt::format("cannot read {}: {} (did the source change during the import?)", path,
+                                          ec.message()));
+        if (size > member_cap(m.ext)) {
+          m.problem = fmt::format("{} is {} bytes, over the limit of {}", path, size, member_cap(m.ext));
+        } else {
+          m.data = read_whole_file(path);
+        }
+      }
+      s.members.push_back(std::move(m));
+    }
+    fn(std::move(s));
+  }
+}
+
+void for_each_sample(const std::string& source, bool with_images, const SampleFn& fn) {
+  std::error_code ec;
+  const auto status = fs::status(source, ec);
+  if (ec || !fs::exists(status)) throw IoError(fmt::format("source {} does not exist", source));
+  if (fs::is_directory(status)) return for_each_folder_sample(source, with_images, fn);
+  if (!fs::is_regular_file(status)) throw IoError(fmt::format("source {} is neither a folder nor a file", source));
+  std::ifstream probe(source, std::ios::binary);
+  unsigned char magic[2] = {0, 0};
+  probe.read(reinterpret_cast<char*>(magic), 2);
+  if (magic[0] == 0x1f && magic[1] == 0x8b) {
+    throw IoError(fmt::format("{} is gzip-compressed; decompress it first (gunzip), sources are folders or "
+                              "uncompressed .tar files", source));
+  }
+  for_each_tar_sample(source, with_images, fn);
+}
+
+// ----------------------------------------------------------------------------- metadata
+
+enum class Verdict { kOk, kNoImage, kNoCaption, kBadMetadata, kCorruptImage };
+
+struct SampleMeta {
+  Verdict verdict = Verdict::kOk;
+  std::string why;
+  int image = -1;  // index into members
+  std::string caption, concept_name;
+  bool has_concept = false;
+};
+
+std::string trim(const std::string& s) {
+  size_t a = s.rfind("\xEF\xBB\xBF", 0) == 0 ? 3 : 0;  // a UTF-8 byte-order mark
+  size_t b = s.size();
+  auto space = [](char ch) { return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\f' || ch == '\v'; };
+  while (a < b && space(s[a])) ++a;
+  while (b > a && space(s[b - 1])) --b;
+  return s.substr(a, b - a);
+}
+
+// Strict UTF-8 (no overlong forms, surrogates or NULs: HDF5 strings end at the first NUL).
+bool valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  for (size_t i = 0; i < n;) {
+    const unsigned char c = p[i];
+    if (c == 0) return false;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    int extra = 0;
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) extra = 1, cp = c & 0x1F;
+    else if ((c & 0xF0) == 0xE0) extra = 2, cp = c & 0x0F;
+    else if ((c & 0xF8) == 0xF0) extra = 3, cp = c & 0x07;
+    else return false;
+    if (i + static_cast<size_t>(extra) >= n) return false;
+    for (int k = 1; k <= extra; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    static constexpr uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += static_cast<size_t>(extra) + 1;
+  }
+  return true;
+}
+
+SampleMeta read_meta(const SampleFiles& s, const std::string& concept_field) {
+  SampleMeta m;
+  auto find = [&](const std::string& ext) {
+    for (size_t i = 0; i < s.members.size(); ++i) {
+      if (s.members[i].ext == ext) return static_cast<int>(i);
+    }
+    return -1;
+  };
+  for (const auto& ext : kImageExts) {
+    if (m.image < 0) m.image = find(ext);
+  }
+  auto bad = [&](Verdict v, std::string why) {
+    m.verdict = v;
+    m.why = std::move(why);
+    return m;
+  };
+  if (m.image < 0) return bad(Verdict::kNoImage, "no .jpg, .jpeg or .png");
+  for (const Member& mem : s.members) {
+    if (!mem.problem.empty() && !is_image_ext(mem.ext)) return bad(Verdict::kBadMetadata, mem.problem);
+  }
+  nlohmann::json meta;
+  if (const int j = find("json"); j >= 0) {
+    meta = nlohmann::json::parse(s.members[j].data, nullptr, /*allow_exceptions=*/false);
+    if (meta.is_discarded() || !meta.is_object()) return bad(Verdict::kBadMetadata, ".json is not a JSON object");
+  }
+  if (const int t = find("txt"); t >= 0) m.caption = trim(s.members[t].data);
+  if (m.caption.empty() && meta.contains("caption")) {
+    if (!meta["caption"].is_string()) return bad(Verdict::kBadMetadata, ".json field \"caption\" is not a string");
+    m.caption = trim(meta["caption"].get<std::string>());
+  }
+  if (m.caption.empty()) return bad(Verdict::kNoCaption, "no caption (.txt, or \"caption\" in .json)");
+  for (const char* ext : {"concept", "cls"}) {
+    if (const int c = find(ext); c >= 0 && !m.has_concept) {
+      m.concept_name = trim(s.members[c].data);
+      m.has_concept = !m.concept_name.empty();
+    }
+  }
+  if (!m.has_concept && !concept_field.empty() && meta.contains(concept_field)) {
+    const auto& v = meta[concept_field];
+    if (v.is_string()) {
+      m.concept_name = trim(v.get<std::string>());
+    } else if (v.is_number_integer()) {
+      m.concept_name = v.dump();
+    } else if (!v.is_null()) {
+      return bad(Verdict::kBadMetadata, fmt::format(".json field \"{}\" is neither a string nor an integer",
+                                                    concept_field));
+    }
+    m.has_concept = !m.concept_name.empty();
+  }
+  if (!valid_utf8(m.caption) || (m.has_concept && !valid_utf8(m.concept_name))) {
+    return bad(Verdict::kBadMetadata, "caption or concept is not valid UTF-8");
+  }
+  return m;
+}
+
+// ----------------------------------------------------------------------------- concepts
+
+struct ConceptTable {
+  std::vector<std::string> names;
+  std::vector<int32_t> parent;  // empty without a parents file
+  std::map<std::string, int32_t> index;
+};
+
+// child -> parent from "child<TAB>parent" lines; blank lines and '#' comments are skipped.
+std::map<std::string, std::string> read_parents(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("cannot open the parents file {}: {}", path, std::strerror(errno)));
+  std::map<std::string, std::string> parent;
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (trim(line).empty() || trim(line)[0] == '#') continue;
+    const size_t tab = line.find('\t');
+    const std::string child = tab == std::string::npos ? "" : trim(line.substr(0, tab));
+    const std::string par = tab == std::string::npos ? "" : trim(line.substr(tab + 1));
+    if (child.empty() || par.empty() || par.find('\t') != std::string::npos) {
+      throw ConfigError(fmt::format("{}:{}: expected 'child<TAB>parent', got '{}'", path, no, line));
+    }
+    if (child == par) throw ConfigError(fmt::format("{}:{}: '{}' is its own parent", path, no, child));
+    auto [it, fresh] = parent.emplace(child, par);
+    if (!fresh && it->second != par) {
+      throw ConfigError(fmt::format("{}:{}: '{}' has two parents, '{}' and '{}'", path, no, child, it->second, par));
+    }
+  }
+  return parent;
+}
+
+// The concepts in use plus their ancestors, sorted; parents resolved to indices.
+ConceptTable make_concepts(const std::set<std::string>& used, const std::string& parents_file) {
+  ConceptTable t;
+  std::set<std::string> names = used;
+  std::map<std::string, std::string> parent;
+  if (!parents_file.empty()) {
+    parent = read_parents(parents_file);
+    for (const std::string& c : used) {
+      std::string at = c;
+      for (size_t steps = 0; parent.count(at); ++steps) {
+        if (steps > parent.size()) {
+          throw ConfigError(fmt::format("{}: the parents of '{}' form a cycle", parents_file, c));
+        }
+        at = parent.at(at);
+        names.insert(at);
+      }
+    }
+  }
+  t.names.assign(names.begin(), names.end());
+  for (size_t i = 0; i < t.names.size(); ++i) t.index[t.names[i]] = static_cast<int32_t>(i);
+  if (!parents_file.empty()) {
+    for (const std::string& n : t.names) t.parent.push_back(parent.count(n) ? t.index.at(parent.at(n)) : -1);
+  }
+  return t;
+}
+
+void check_options(const ImportOptions& o) {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw ConfigError("hac data import: " + what);
+  };
+  need(!o.sources.empty(), "give at least one SOURCE (a folder or an uncompressed .tar)");
+  need(!o.out.empty(), "--out FILE is required");
+  need(o.size >= 1 && o.size <= 4096, fmt::format("--size must be in [1, 4096], got {}", o.size));
+  need(o.channels == 1 || o.channels == 3, fmt::format("--channels must be 1 or 3, got {}", o.channels));
+  need(o.test_fraction >= 0.0 && o.test_fraction <= 1.0,
+       fmt::format("--test-fraction must be in [0, 1], got {}", o.test_fraction));
+  need(o.threads >= 0 && o.threads <= 1024, fmt::format("--threads must be in [0, 1024], got {}", o.threads));
+  need(o.batch_rows >= 1, fmt::format("batch rows must be positive, got {}", o.batch_rows));
+}
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+}  // namespace
+
+bool import_is_test(const std::string& key, uint64_t seed, double test_fraction) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64 bits
+  for (unsigned char ch : key) h = (h ^ ch) * 0x100000001b3ull;
+  const double u = static_cast<double>(splitmix64(h ^ splitmix64(seed)) >> 11) * 0x1.0p-53;
+  return u < test_fraction;
+}
+
+namespace {
+
+// The second pass, one batch at a time.
+class Importer {
+ public:
+  Importer(const ImportOptions& o, const ConceptTable& concepts, int64_t expected)
+      : o_(o), concepts_(concepts), expected_(expected), writer_(o.out), start_(Clock::now()), last_log_(start_) {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    threads_ = o.threads > 0 ? o.threads : static_cast<int>(std::min(cores, 16u));
+    row_bytes_ = o.size * o.size * o.channels;
+  }
+
+  void add(SampleFiles&& s) {
+    SampleMeta meta = read_meta(s, o_.concept_field);
+    if (meta.verdict != Verdict::kOk) {
+      skip(meta.verdict, s.where + ": " + meta.why);
+    } else {
+      batch_.push_back({std::move(s), std::move(meta)});
+      if (static_cast<int64_t>(batch_.size()) >= o_.batch_rows) run_batch();
+    }
+  }
+
+  ImportReport finish() {
+    run_batch();
+    for (auto& [split, rows] : pending_) flush(split, rows);
+    for (const std::string& split : split_names()) {
+      // Both groups must exist for the file to be valid, even when one split is empty.
+      if (!opened_.count(split)) writer_.append(split, at::empty({0, o_.size, o_.size, o_.channels}, at::kByte), {}, {});
+    }
+    if (report_.train + report_.test == 0) {
+      throw IoError(fmt::format("{}: no sample could be imported ({} without image, {} without caption, {} with bad "
+                                "metadata, {} with corrupt images){}", o_.out, report_.no_image, report_.no_caption,
+                                report_.bad_metadata, report_.corrupt_image,
+                                report_.first_problems.empty() ? "" : "; first: " + report_.first_problems[0]));
+    }
+    writer_.set_concepts(concepts_.names, concepts_.parent);
+    std::string sources;
+    for (const auto& s : o_.sources) sources += (sources.empty() ? "" : " ") + s;
+    writer_.set_attribute("builder", "hac data import");
+    writer_.set_attribute("source", sources);
+    writer_.set_attribute("image_size", std::to_string(o_.size));
+    writer_.set_attribute("channels", std::to_string(o_.channels));
+    writer_.set_attribute("seed", std::to_string(o_.seed));
+    writer_.set_attribute("test_fraction", fmt::format("{}", o_.test_fraction));
+    writer_.set_attribute("split_rule", "test iff top 53 bits of splitmix64(fnv1a64(key) ^ splitmix64(seed)) "
+                                        "/ 2^53 < test_fraction");
+    writer_.set_attribute("concept_field", o_.concept_field);
+    writer_.set_attribute("resize", "shorter side to image_size (area average when shrinking, bilinear when "
+                                    "enlarging), center crop");
+    writer_.commit();
+    report_.concept_names = concepts_.names;
+    for (size_t i = 0; i < concepts_.names.size(); ++i) {
+      const bool is_parent = std::find(concepts_.parent.begin(), concepts_.parent.end(), static_cast<int32_t>(i)) !=
+                             concepts_.parent.end();
+      if (!used_concepts_.count(static_cast<int32_t>(i)) && !is_parent) ++report_.unused_concepts;
+    }
+    report_.seconds = seconds_since(start_);
+    return report_;
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Work {
+    SampleFiles files;
+    SampleMeta meta;
+  };
+  struct Pending {
+    std::vector<uint8_t> images;
+    std::vector<std::string> captions;
+    std::vector<int32_t> concepts;
+  };
+
+  static double seconds_since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
+
+  void skip(Verdict v, const std::string& why) {
+    (v == Verdict::kNoImage ? report_.no_image
+     : v == Verdict::kNoCaption ? report_.no_caption
+     : v == Verdict::kBadMetadata ? report_.bad_metadata
+                                  : report_.corrupt_image)++;
+    if (report_.first_problems.size() < kMaxProblemsNamed) report_.first_problems.push_back(why);
+    ++handled_;
+  }
+
+  // Decodes the batch on threads_ threads (each sample into its own slot), then routes rows in
+  // input order, so the output is the same for any thread count.
+  void run_batch() {
+    if (batch_.empty()) return;
+    const size_t n = batch_.size();
+    std::vector<uint8_t> pixels(n * static_cast<size_t>(row_bytes_));
+    std::vector<std::string> errors(n);
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t i = next++; i < n; i = next++) {
+        try {
+          const Work& w = batch_[i];
+          const Member& img = w.files.members[static_cast<size_t>(w.meta.image)];
+          if (!img.problem.empty()) throw IoError(img.problem);
+          const DecodedImage d = decode_image(img.data, w.files.where + "." + img.ext, o_.size, o_.channels == 1);
+          resize_center_crop(d, o_.size, o_.channels, pixels.data() + i * static_cast<size_t>(row_bytes_));
+        } catch (const std::exception& e) {
+          errors[i] = e.what();
+          if (errors[i].empty()) errors[i] = "unknown decoding error";
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    const size_t extra = std::min<size_t>(n, static_cast<size_t>(threads_)) - 1;
+    try {
+      for (size_t t = 0; t < extra; ++t) pool.emplace_back(work);
+    } catch (...) {  // could not start a thread: finish on this one, then report
+      work();
+      for (auto& th : pool) th.join();
+      throw;
+    }
+    work();
+    for (auto& th : pool) th.join();
+
+    for (size_t i = 0; i < n; ++i) {
+      Work& w = batch_[i];
+      if (!errors[i].empty()) {
+        skip(Verdict::kCorruptImage, errors[i]);
+        continue;
+      }
+      int32_t concept_id = -1;
+      if (w.meta.has_concept) {
+        const auto it = concepts_.index.find(w.meta.concept_name);
+        if (it == concepts_.index.end()) {
+          throw IoError(fmt::format("{}: concept '{}' was not there in the first pass (did the source change "
+                                    "during the import?)", w.files.where, w.meta.concept_name));
+        }
+        concept_id = it->second;
+        used_concepts_.insert(concept_id);
+      }
+      const std::string split = import_is_test(w.files.key, o_.seed, o_.test_fraction) ? "test" : "train";
+      Pending& p = pending_[split];
+      const uint8_t* row = pixels.data() + i * static_cast<size_t>(row_bytes_);
+      p.images.insert(p.images.end(), row, row + row_bytes_);
+      p.captions.push_back(std::move(w.meta.caption));
+      p.concepts.push_back(concept_id);
+      ++(split == "test" ? report_.test : report_.train);
+      ++handled_;
+      if (static_cast<int64_t>(p.captions.size()) >= o_.batch_rows) flush(split, p);
+    }
+    batch_.clear();
+    progress();
+    if (o_.after_batch) o_.after_batch(handled_);
+  }
+
+  void flush(const std::string& split, Pending& p) {
+    if (p.captions.empty()) return;
+    const auto rows = static_cast<int64_t>(p.captions.size());
+    writer_.append(split, at::from_blob(p.images.data(), {rows, o_.size, o_.size, o_.channels}, at::kByte),
+                   p.captions, p.concepts);
+    opened_.insert(split);
+    p = Pending{};
+  }
+
+  void progress() {
+    if (seconds_since(last_log_) < kProgressSeconds) return;
+    last_log_ = Clock::now();
+    const double s = seconds_since(start_);
+    core::log_info("import: {}/{} samples ({:.0f} samples/s), {} train, {} test, {} skipped", handled_, expected_,
+                   handled_ / std::max(s, 1e-9), report_.train, report_.test,
+                   report_.no_image + report_.no_caption + report_.bad_metadata + report_.corrupt_image);
+  }
+
+  const ImportOptions& o_;
+  const ConceptTable& concepts_;
+  int64_t expected_ = 0, handled_ = 0, row_bytes_ = 0;
+  int threads_ = 1;
+  DatasetWriter writer_;
+  Clock::time_point start_, last_log_;
+  std::vector<Work> batch_;
+  std::map<std::string, Pending> pending_;
+  std::set<std::string> opened_;
+  std::set<int32_t> used_concepts_;
+  ImportReport report_;
+};
+
+}  // namespace
+
+ImportReport import_images(const ImportOptions& opts) {
+  check_options(opts);
+  const auto start = std::chrono::steady_clock::now();
+  // Pass 1: metadata only (images are skipped by seeking), for the concept table and a total.
+  std::set<std::string> used;
+  int64_t expected = 0;
+  for (const std::string& source : opts.sources) {
+    for_each_sample(source, /*with_images=*/false, [&](SampleFiles&& s) {
+      const SampleMeta m = read_meta(s, opts.concept_field);
+      ++expected;
+      if (m.verdict == Verdict::kOk && m.has_concept) used.insert(m.concept_name);
+    });
+  }
+  const ConceptTable concepts = make_concepts(used, opts.parents_file);
+  core::log_info("import: {} samples in {} source(s), {} concepts; decoding to {}x{}x{}", expected,
+                 opts.sources.size(), concepts.names.size(), opts.size, opts.size, opts.channels);
+
+  // Pass 2: decode and write. The writer's destructor deletes the partial file on any throw.
+  Importer importer(opts, concepts, expected);
+  for (const std::string& source : opts.sources) {
+    for_each_sample(source, /*with_images=*/true, [&](SampleFiles&& s) { importer.add(std::move(s)); });
+  }
+  ImportReport r = importer.finish();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int64_t skipped = r.no_image + r.no_caption + r.bad_metadata + r.corrupt_image;
+  core::log_info("import: wrote {}: {} train + {} test rows of {}x{}x{}, {} concepts{}, in {:.1f} s ({:.0f} samples/s)",
+                 opts.out, r.train, r.test, opts.size, opts.size, opts.channels, r.concept_names.size(),
+                 r.unused_concepts > 0 ? fmt::format(" ({} left without rows by corrupt images)", r.unused_concepts) : "",
+                 r.seconds, (r.train + r.test + skipped) / std::max(r.seconds, 1e-9));
+  if (skipped > 0) {
+    std::string first;
+    for (const auto& p : r.first_problems) first += "\n  " + p;
+    core::log_info("import: skipped {} samples: {} without image, {} without caption, {} with bad metadata, {} with "
+                   "corrupt images; the first:{}", skipped, r.no_image, r.no_caption, r.bad_metadata,
+                   r.corrupt_image, first);
+  }
+  return r;
+}
+
+}  // namespace runner::data

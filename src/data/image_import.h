@@ -1,0 +1,89 @@
+// `hac data import`: image-caption folders and WebDataset-style tars (JPEG/PNG) -> an HDF5
+// image-text dataset (DESIGN §4), streamed in batches through DatasetWriter.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace runner::data {
+
+// A sample is every file sharing a key: the path up to the first '.' of the file name (as
+// WebDataset cuts it), relative to the folder or as named in the tar without a leading "./".
+//   <key>.jpg | .jpeg | .png     the image (first of these that is present)
+//   <key>.txt                    the caption; else the "caption" string field of <key>.json
+//   <key>.concept | .cls         the concept; else the `concept_field` field of <key>.json
+// Samples without an image or caption, with unreadable metadata or an image that does not
+// decode are skipped and counted, never fatal. Tar members of one sample must be adjacent
+// (WebDataset writes them so); a folder is read recursively in key order.
+struct ImportOptions {
+  std::vector<std::string> sources;  // folders and uncompressed .tar files, in this order
+  std::string out;
+  int64_t size = 0;                  // images become size x size (shorter side, then center crop)
+  int64_t channels = 3;              // 3 = RGB, 1 = grey (Rec.601 luma)
+  double test_fraction = 0.1;
+  uint64_t seed = 0;
+  std::string concept_field = "subreddit";  // RedCaps' name for the community of a post
+  std::string parents_file;          // optional "child<TAB>parent" lines: the concept hierarchy
+  int threads = 0;                   // decoding threads; 0 = the machine's cores, at most 16
+  int64_t batch_rows = 256;          // rows decoded and written per step (bounds the memory)
+  // Called after each batch is written with the samples handled so far. A hook, so tests can
+  // make an import fail midway; an exception thrown here aborts the import like any other.
+  std::function<void(int64_t)> after_batch;
+};
+
+struct ImportReport {
+  int64_t train = 0, test = 0;
+  int64_t no_image = 0, no_caption = 0, bad_metadata = 0, corrupt_image = 0;
+  std::vector<std::string> first_problems;  // "<source>:<key>: <why>" for the first few skips
+  std::vector<std::string> concept_names;
+  int64_t unused_concepts = 0;  // concepts whose every sample had an undecodable image
+  double seconds = 0;
+};
+
+// Imports every source into opts.out (written as <out>.partial, renamed on success: a failed
+// or interrupted import leaves no file that looks complete). Concepts are the sorted distinct
+// strings (plus their ancestors from parents_file), -1 where a sample has none. Reads the
+// sources twice: once for the metadata (so the concept table exists before the first row is
+// written), once to decode. Progress and a summary go to the log.
+// Throws ConfigError for bad options or parents file, IoError naming the file for a missing or
+// malformed source, a source that changes during the import, or a failed write.
+ImportReport import_images(const ImportOptions& opts);
+
+// The split rule: a sample is in the test split when u < test_fraction, where u in [0, 1) is
+// the top 53 bits of splitmix64(fnv1a64(key) ^ splitmix64(seed)). It depends on the key and
+// the seed only, so file order, sources and threads never change the split.
+bool import_is_test(const std::string& key, uint64_t seed, double test_fraction);
+
+// 8-bit pixels, rows top to bottom, channels interleaved (1 = grey, 3 = RGB).
+struct DecodedImage {
+  int64_t height = 0, width = 0, channels = 0;
+  std::vector<uint8_t> pixels;  // [height, width, channels]
+};
+
+// Decodes a JPEG or PNG, recognised by its signature, not its name. PNG: palette and grey are
+// expanded, alpha is dropped, 16-bit samples are scaled to 8 bits. JPEG: grey, YCbCr, RGB and
+// (Adobe) CMYK; when min_side > 0 it may decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
+// scaling, much faster) as long as the shorter side stays >= min_side. grey_ok lets a colour
+// JPEG decode straight to luma. Images over 100 megapixels are refused.
+// Throws IoError "<name>: <decoder's message>" for a corrupt, truncated or unknown image.
+DecodedImage decode_image(const std::string& bytes, const std::string& name, int64_t min_side = 0,
+                          bool grey_ok = false);
+
+// Resizes so the shorter side is `size` (the longer one truncated as torchvision's Resize does),
+// then takes the center size x size crop (offset floor((longer - size) / 2)), converting to
+// `channels`. Shrinking averages each output pixel's exact source footprint (area weights);
+// enlarging is bilinear on pixel centers; an identity resize copies the pixels exactly.
+// Writes uint8 [size, size, channels] to out.
+void resize_center_crop(const DecodedImage& image, int64_t size, int64_t channels, uint8_t* out);
+
+// Calls fn(name, size, read) for every regular file of an uncompressed tar (ustar, GNU long
+// names, pax "path" and "size" records), in archive order, names without a leading "./" or "/";
+// read() returns the member's bytes, and members not read are skipped by seeking. Throws
+// IoError naming the file for a malformed or truncated archive (checked against the file size).
+using TarMemberFn =
+    std::function<void(const std::string& name, uint64_t size, const std::function<std::string()>& read)>;
+void for_each_tar_member(const std::string& path, const TarMemberFn& fn);
+
+}  // namespace runner::data

@@ -1,0 +1,490 @@
+// The file formats of `hac data import`: JPEG (libjpeg-turbo) and PNG (libpng) decoding, tar
+// reading, and the area-averaging resize + center crop.
+#include <cstdio>  // jpeglib.h needs FILE and size_t declared first
+#include <jerror.h>
+#include <jpeglib.h>
+#include <png.h>
+#include <sys/stat.h>
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <csetjmp>
+#include <cstring>
+#include <new>
+
+#include "core/error.h"
+#include "data/image_import.h"
+
+namespace runner::data {
+namespace {
+
+// Decompression bombs: a 100-megapixel RGB image is already 300 MB, per decoding thread.
+constexpr int64_t kMaxPixels = 100'000'000;
+constexpr size_t kMessageBytes = 200;
+
+// ----------------------------------------------------------------------------- JPEG
+// libjpeg reports errors by calling error_exit, which must not return; we longjmp back to the
+// decoder. Only C structs live in the frame that calls setjmp (jpeg_run), so no C++ destructor
+// is skipped, and the output vector belongs to the caller.
+
+struct JpegError {
+  jpeg_error_mgr pub;
+  jmp_buf jump;
+  char message[JMSG_LENGTH_MAX];
+};
+
+struct JpegJob {
+  jpeg_decompress_struct cinfo;
+  JpegError err;
+};
+
+[[noreturn]] void jpeg_fail(j_common_ptr c) {
+  auto* err = reinterpret_cast<JpegError*>(c->err);
+  (*c->err->format_message)(c, err->message);
+  std::longjmp(err->jump, 1);
+}
+
+// libjpeg only warns on missing or garbled entropy data and fills the rest with grey; an image
+// that is partly grey is worse than no image in a training set, so those warnings are errors.
+// Other warnings (e.g. stray bytes between markers, common and harmless) are ignored.
+void jpeg_warn(j_common_ptr c, int level) {
+  if (level >= 0) return;  // trace messages
+  const int code = c->err->msg_code;
+  if (code == JWRN_JPEG_EOF || code == JWRN_HUFF_BAD_CODE || code == JWRN_MUST_RESYNC) jpeg_fail(c);
+}
+
+// The largest power-of-two DCT reduction (1/8 .. 1) that keeps the shorter side >= min_side.
+void choose_scale(jpeg_decompress_struct* cinfo, int64_t min_side) {
+  cinfo->scale_num = 1;
+  cinfo->scale_denom = 1;
+  if (min_side <= 0) return;
+  const int64_t shorter = std::min<int64_t>(cinfo->image_width, cinfo->image_height);
+  for (unsigned denom : {8u, 4u, 2u}) {
+    // libjpeg rounds scaled dimensions up.
+    if ((shorter + denom - 1) / denom >= min_side) {
+      cinfo->scale_denom = denom;
+      return;
+    }
+  }
+}
+
+bool jpeg_run(JpegJob* job, const unsigned char* data, unsigned long n, int64_t min_side, bool grey_ok,
+              DecodedImage* out) {
+  jpeg_decompress_struct* cinfo = &job->cinfo;
+  cinfo->err = jpeg_std_error(&job->err.pub);
+  job->err.pub.error_exit = jpeg_fail;
+  job->err.pub.emit_message = jpeg_warn;
+  job->err.message[0] = '\0';
+  jpeg_create_decompress(cinfo);
+  if (setjmp(job->err.jump) != 0) {
+    jpeg_destroy_decompress(cinfo);
+    return false;
+  }
+  jpeg_mem_src(cinfo, data, n);
+  jpeg_read_header(cinfo, TRUE);
+  if (static_cast<int64_t>(cinfo->image_width) * cinfo->image_height > kMaxPixels) {
+    std::snprintf(job->err.message, sizeof job->err.message, "%ux%u pixels is over the limit of %lld",
+                  cinfo->image_width, cinfo->image_height, static_cast<long long>(kMaxPixels));
+    jpeg_destroy_decompress(cinfo);
+    return false;
+  }
+  const bool cmyk = cinfo->jpeg_color_space == JCS_CMYK || cinfo->jpeg_color_space == JCS_YCCK;
+  if (cmyk) {
+    cinfo->out_color_space = JCS_CMYK;
+  } else if (cinfo->num_components == 1 || grey_ok) {
+    cinfo->out_color_space = JCS_GRAYSCALE;
+  } else {
+    cinfo->out_color_space = JCS_RGB;
+  }
+  choose_scale(cinfo, min_side);
+  jpeg_start_decompress(cinfo);
+  const int64_t w = cinfo->output_width, h = cinfo->output_height, comps = cinfo->output_components;
+  out->height = h;
+  out->width = w;
+  out->channels = cmyk ? 3 : comps;
+  try {
+    out->pixels.resize(static_cast<size_t>(h * w * (cmyk ? 4 : comps)));
+  } catch (const std::bad_alloc&) {
+    std::snprintf(job->err.message, sizeof job->err.message, "out of memory for %lldx%lld pixels",
+                  static_cast<long long>(w), static_cast<long long>(h));
+    jpeg_destroy_decompress(cinfo);
+    return false;
+  }
+  while (cinfo->output_scanline < cinfo->output_height) {
+    JSAMPROW row = out->pixels.data() + static_cast<size_t>(cinfo->output_scanline) * w * (cmyk ? 4 : comps);
+    jpeg_read_scanlines(cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(cinfo);
+  if (cmyk) {
+    // Adobe writes CMYK inverted (0 = full ink); others store it plain. No colour management.
+    const bool inverted = cinfo->saw_Adobe_marker != 0;
+    uint8_t* p = out->pixels.data();
+    for (int64_t i = 0; i < h * w; ++i) {
+      int c = p[4 * i], m = p[4 * i + 1], y = p[4 * i + 2], k = p[4 * i + 3];
+      if (!inverted) c = 255 - c, m = 255 - m, y = 255 - y, k = 255 - k;
+      p[3 * i] = static_cast<uint8_t>((c * k + 127) / 255);
+      p[3 * i + 1] = static_cast<uint8_t>((m * k + 127) / 255);
+      p[3 * i + 2] = static_cast<uint8_t>((y * k + 127) / 255);
+    }
+    out->pixels.resize(static_cast<size_t>(h * w * 3));
+  }
+  jpeg_destroy_decompress(cinfo);
+  return true;
+}
+
+// ----------------------------------------------------------------------------- PNG
+// Same scheme: libpng longjmps to the setjmp in png_run, which holds only C state.
+
+struct PngJob {
+  const unsigned char* data = nullptr;
+  size_t size = 0, pos = 0;
+  char message[kMessageBytes] = {};
+  png_structp png = nullptr;
+  png_infop info = nullptr;
+  std::vector<png_bytep> rows;  // owned here, not in the setjmp frame
+};
+
+void png_read_memory(png_structp png, png_bytep dst, size_t n) {
+  auto* job = static_cast<PngJob*>(png_get_io_ptr(png));
+  if (job->size - job->pos < n) png_error(png, "the file ends early (truncated PNG)");
+  std::memcpy(dst, job->data + job->pos, n);
+  job->pos += n;
+}
+
+[[noreturn]] void png_fail(png_structp png, png_const_charp message) {
+  auto* job = static_cast<PngJob*>(png_get_error_ptr(png));
+  std::snprintf(job->message, sizeof job->message, "%s", message);
+  png_longjmp(png, 1);
+}
+
+void png_quiet(png_structp, png_const_charp) {}
+
+bool png_run(PngJob* job, DecodedImage* out) {
+  job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, png_fail, png_quiet);
+  if (job->png == nullptr) {
+    std::snprintf(job->message, sizeof job->message, "cannot create a libpng reader");
+    return false;
+  }
+  job->info = png_create_info_struct(job->png);
+  if (job->info == nullptr || setjmp(png_jmpbuf(job->png)) != 0) {
+    png_destroy_read_struct(&job->png, &job->info, nullptr);
+    return false;
+  }
+  png_set_read_fn(job->png, job, png_read_memory);
+  png_read_info(job->png, job->info);
+  const png_uint_32 w = png_get_image_width(job->png, job->info), h = png_get_image_height(job->png, job->info);
+  if (static_cast<int64_t>(w) * h > kMaxPixels) {
+    std::snprintf(job->message, sizeof job->message, "%ux%u pixels is over the limit of %lld", w, h,
+                  static_cast<long long>(kMaxPixels));
+    png_destroy_read_struct(&job->png, &job->info, nullptr);
+    return false;
+  }
+  png_set_expand(job->png);  // palette -> RGB, grey < 8 bits -> 8 bits, tRNS -> alpha
+  if (png_get_bit_depth(job->png, job->info) == 16) png_set_scale_16(job->png);  // rounds, not truncates
+  png_set_strip_alpha(job->png);
+  png_set_interlace_handling(job->png);
+  png_read_update_info(job->png, job->info);
+  const int64_t comps = png_get_channels(job->png, job->info);
+  if ((comps != 1 && comps != 3) || png_get_rowbytes(job->png, job->info) != static_cast<size_t>(w * comps)) {
+    std::snprintf(job->message, sizeof job->message, "unexpected PNG layout after expansion (%lld channels)",
+                  static_cast<long long>(comps));
+    png_destroy_read_struct(&job->png, &job->info, nullptr);
+    return false;
+  }
+  out->height = h;
+  out->width = w;
+  out->channels = comps;
+  try {
+    out->pixels.resize(static_cast<size_t>(h) * w * comps);
+    job->rows.resize(h);
+  } catch (const std::bad_alloc&) {
+    std::snprintf(job->message, sizeof job->message, "out of memory for %ux%u pixels", w, h);
+    png_destroy_read_struct(&job->png, &job->info, nullptr);
+    return false;
+  }
+  for (png_uint_32 y = 0; y < h; ++y) job->rows[y] = out->pixels.data() + static_cast<size_t>(y) * w * comps;
+  png_read_image(job->png, job->rows.data());
+  png_read_end(job->png, nullptr);
+  png_destroy_read_struct(&job->png, &job->info, nullptr);
+  return true;
+}
+
+// ----------------------------------------------------------------------------- resize
+
+// Source taps of one output pixel along one axis: weights[k] applies to source first + k.
+struct Taps {
+  std::vector<int64_t> first, count;
+  std::vector<float> weights;
+  std::vector<int64_t> offset;  // into weights
+};
+
+// Output pixel i (0 <= i < out_len) is resized pixel i + crop of a src_len -> resized_len resize.
+Taps make_taps(int64_t src_len, int64_t resized_len, int64_t crop, int64_t out_len) {
+  Taps t;
+  const double scale = static_cast<double>(src_len) / static_cast<double>(resized_len);
+  for (int64_t i = 0; i < out_len; ++i) {
+    const int64_t r = i + crop;
+    t.offset.push_back(static_cast<int64_t>(t.weights.size()));
+    if (scale > 1.0) {
+      // Shrinking: the exact footprint [r * scale, (r + 1) * scale), each source pixel weighted
+      // by its overlap, so every source pixel counts and nothing aliases.
+      const double lo = r * scale, hi = (r + 1) * scale;
+      const int64_t a = static_cast<int64_t>(std::floor(lo));
+      const int64_t b = std::min<int64_t>(src_len, static_cast<int64_t>(std::ceil(hi)));
+      t.first.push_back(a);
+      t.count.push_back(b - a);
+      for (int64_t k = a; k < b; ++k) {
+        const double overlap = std::min<double>(hi, k + 1) - std::max<double>(lo, k);
+        t.weights.push_back(static_cast<float>(std::max(0.0, overlap) / scale));
+      }
+    } else {
+      // Enlarging (or identity): bilinear between the two source pixels around the center.
+      const double c = (r + 0.5) * scale - 0.5;
+      const double f = std::floor(c);
+      const double frac = c - f;
+      const int64_t k0 = std::clamp<int64_t>(static_cast<int64_t>(f), 0, src_len - 1);
+      const int64_t k1 = std::clamp<int64_t>(static_cast<int64_t>(f) + 1, 0, src_len - 1);
+      t.first.push_back(std::min(k0, k1));
+      if (k0 == k1 || frac == 0.0) {
+        t.first.back() = k0;
+        t.count.push_back(1);
+        t.weights.push_back(1.0f);
+      } else {
+        t.count.push_back(2);
+        t.weights.push_back(static_cast<float>(1.0 - frac));
+        t.weights.push_back(static_cast<float>(frac));
+      }
+    }
+  }
+  return t;
+}
+
+uint8_t to_byte(float v) { return static_cast<uint8_t>(std::clamp(std::floor(v + 0.5f), 0.0f, 255.0f)); }
+
+// ----------------------------------------------------------------------------- tar
+
+uint64_t parse_tar_number(const char* field, size_t len) {
+  if (static_cast<unsigned char>(field[0]) & 0x80) {  // GNU base-256 for sizes over 8 GiB
+    uint64_t v = static_cast<unsigned char>(field[0]) & 0x7f;
+    for (size_t i = 1; i < len; ++i) v = (v << 8) | static_cast<unsigned char>(field[i]);
+    return v;
+  }
+  uint64_t v = 0;
+  size_t i = 0;
+  while (i < len && (field[i] == ' ' || field[i] == '\0')) ++i;
+  for (; i < len && field[i] >= '0' && field[i] <= '7'; ++i) v = v * 8 + static_cast<uint64_t>(field[i] - '0');
+  return v;
+}
+
+std::string tar_field(const char* field, size_t len) { return std::string(field, strnlen(field, len)); }
+
+// A sequential reader of ustar/GNU/pax archives: regular files only, long names from GNU 'L'
+// entries and pax "path" records, member data read or skipped by seeking.
+class TarReader {
+ public:
+  explicit TarReader(const std::string& path) : path_(path) {
+    file_ = std::fopen(path.c_str(), "rb");
+    if (file_ == nullptr) throw IoError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+    struct stat st {};
+    if (fstat(fileno(file_), &st) != 0) throw IoError(fmt::format("cannot stat {}: {}", path, std::strerror(errno)));
+    size_ = static_cast<uint64_t>(st.st_size);
+  }
+  ~TarReader() { std::fclose(file_); }
+  TarReader(const TarReader&) = delete;
+  TarReader& operator=(const TarReader&) = delete;
+
+  // Moves to the next regular file; false at the end of the archive.
+  bool next(std::string& name, uint64_t& size) {
+    std::string long_name;
+    uint64_t pax_size = UINT64_MAX;
+    for (;;) {
+      seek(next_header_);
+      char h[512];
+      const size_t got = std::fread(h, 1, sizeof h, file_);
+      if (got == 0 && std::feof(file_)) return false;  // no end-of-archive blocks: accept
+      if (got != sizeof h) throw IoError(fmt::format("{}: truncated tar header at byte {}", path_, next_header_));
+      if (std::all_of(h, h + sizeof h, [](char ch) { return ch == 0; })) return false;
+      check_sum(h);
+      const uint64_t at = next_header_ + 512;
+      uint64_t len = parse_tar_number(h + 124, 12);
+      if (pax_size != UINT64_MAX && (h[156] == '0' || h[156] == '\0' || h[156] == '7')) len = pax_size;
+      if (at + len > size_) {
+        throw IoError(fmt::format("{}: truncated tar: member '{}' needs {} bytes at byte {}, the file has {}", path_,
+                                  tar_field(h, 100), len, at, size_));
+      }
+      data_at_ = at;
+      data_len_ = len;
+      next_header_ = at + (len + 511) / 512 * 512;
+      const char type = h[156];
+      if (type == 'L') {  // GNU long name of the next entry
+        long_name = tar_field(read_data(1 << 16).data(), len);
+        continue;
+      }
+      if (type == 'x') {  // pax extended header of the next entry
+        parse_pax(read_data(1 << 20), long_name, pax_size);
+        continue;
+      }
+      if (type != '0' && type != '\0' && type != '7') {  // directories, links, pax globals, ...
+        long_name.clear();
+        pax_size = UINT64_MAX;
+        continue;
+      }
+      name = long_name;
+      if (name.empty()) {
+        name = tar_field(h, 100);
+        const std::string prefix = tar_field(h + 345, 155);
+        // POSIX ustar only: GNU tars ("ustar  ") keep other fields where the prefix would be.
+        if (std::memcmp(h + 257, "ustar\0", 6) == 0 && !prefix.empty()) name = prefix + "/" + name;
+      }
+      while (name.rfind("./", 0) == 0) name.erase(0, 2);
+      while (!name.empty() && name[0] == '/') name.erase(0, 1);
+      size = len;
+      return true;
+    }
+  }
+
+  // The current member's data (at most `cap` bytes are allowed).
+  std::string read_data(uint64_t cap) {
+    if (data_len_ > cap) throw IoError(fmt::format("{}: tar member of {} bytes over {}", path_, data_len_, cap));
+    std::string out(static_cast<size_t>(data_len_), '\0');
+    seek(data_at_);
+    if (!out.empty() && std::fread(out.data(), 1, out.size(), file_) != out.size()) {
+      throw IoError(fmt::format("{}: read error at byte {}: {}", path_, data_at_, std::strerror(errno)));
+    }
+    return out;
+  }
+
+  const std::string& path() const { return path_; }
+
+ private:
+  void seek(uint64_t at) {
+    if (fseeko(file_, static_cast<off_t>(at), SEEK_SET) != 0) {
+      throw IoError(fmt::format("{}: cannot seek to byte {}: {}", path_, at, std::strerror(errno)));
+    }
+  }
+
+  void check_sum(const char* h) const {
+    const uint64_t stored = parse_tar_number(h + 148, 8);
+    uint64_t sum_unsigned = 0;
+    int64_t sum_signed = 0;  // some old tars summed signed chars
+    for (size_t i = 0; i < 512; ++i) {
+      const bool in_field = i >= 148 && i < 156;
+      sum_unsigned += in_field ? ' ' : static_cast<unsigned char>(h[i]);
+      sum_signed += in_field ? ' ' : static_cast<signed char>(h[i]);
+    }
+    if (stored != sum_unsigned && static_cast<int64_t>(stored) != sum_signed) {
+      throw IoError(fmt::format("{}: not a tar archive, or a corrupt one (bad header checksum at byte {}); "
+                                "sources are folders or uncompressed .tar files",
+                                path_, next_header_));
+    }
+  }
+
+  // Records "<len> <key>=<value>\n"; only path and size matter here.
+  void parse_pax(const std::string& records, std::string& long_name, uint64_t& pax_size) const {
+    size_t at = 0;
+    while (at < records.size()) {
+      const size_t space = records.find(' ', at);
+      if (space == std::string::npos) break;
+      const uint64_t len = std::strtoull(records.c_str() + at, nullptr, 10);
+      if (len == 0 || at + len > records.size()) throw IoError(fmt::format("{}: malformed pax header", path_));
+      const std::string rec = records.substr(space + 1, at + len - space - 2);  // without '\n'
+      const size_t eq = rec.find('=');
+      if (eq != std::string::npos && rec.compare(0, eq, "path") == 0) long_name = rec.substr(eq + 1);
+      if (eq != std::string::npos && rec.compare(0, eq, "size") == 0) pax_size = std::stoull(rec.substr(eq + 1));
+      at += len;
+    }
+  }
+
+  std::string path_;
+  FILE* file_ = nullptr;
+  uint64_t size_ = 0, next_header_ = 0, data_at_ = 0, data_len_ = 0;
+};
+
+}  // namespace
+
+DecodedImage decode_image(const std::string& bytes, const std::string& name, int64_t min_side, bool grey_ok) {
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  DecodedImage out;
+  if (bytes.size() >= 3 && data[0] == 0xFF && data[1] == 0xD8 && data[2] == 0xFF) {
+    JpegJob job{};
+    if (!jpeg_run(&job, data, static_cast<unsigned long>(bytes.size()), min_side, grey_ok, &out)) {
+      throw IoError(fmt::format("{}: corrupt JPEG ({})", name, job.err.message));
+    }
+    return out;
+  }
+  if (bytes.size() >= 8 && png_sig_cmp(data, 0, 8) == 0) {
+    PngJob job;
+    job.data = data;
+    job.size = bytes.size();
+    if (!png_run(&job, &out)) throw IoError(fmt::format("{}: corrupt PNG ({})", name, job.message));
+    return out;
+  }
+  std::string head;
+  for (size_t i = 0; i < std::min<size_t>(bytes.size(), 4); ++i) head += fmt::format("{:02x}", data[i]);
+  throw IoError(fmt::format("{}: neither JPEG nor PNG ({} bytes starting {})", name, bytes.size(),
+                            head.empty() ? "<empty>" : head));
+}
+
+void resize_center_crop(const DecodedImage& image, int64_t size, int64_t channels, uint8_t* out) {
+  const int64_t h = image.height, w = image.width, c = image.channels;
+  if (h <= 0 || w <= 0 || (c != 1 && c != 3) || size <= 0 || (channels != 1 && channels != 3) ||
+      static_cast<int64_t>(image.pixels.size()) != h * w * c) {
+    throw IoError(fmt::format("resize_center_crop: bad image {}x{}x{} ({} bytes) for size {} and {} channels", h,
+                              w, c, image.pixels.size(), size, channels));
+  }
+  // The shorter side becomes `size`; the longer one int(size * longer / shorter).
+  int64_t rh = size, rw = size;
+  if (w > h) rw = std::max<int64_t>(size, size * w / h);
+  if (h > w) rh = std::max<int64_t>(size, size * h / w);
+  const Taps tx = make_taps(w, rw, (rw - size) / 2, size);
+  const Taps ty = make_taps(h, rh, (rh - size) / 2, size);
+
+  // Horizontal pass over the source rows the vertical taps touch, then the vertical pass.
+  const int64_t y_lo = ty.first.front(), y_hi = ty.first.back() + ty.count.back();
+  std::vector<float> rows(static_cast<size_t>((y_hi - y_lo) * size * c));
+  for (int64_t y = y_lo; y < y_hi; ++y) {
+    const uint8_t* src = image.pixels.data() + y * w * c;
+    float* dst = rows.data() + (y - y_lo) * size * c;
+    for (int64_t x = 0; x < size; ++x) {
+      const float* wt = tx.weights.data() + tx.offset[x];
+      const uint8_t* s = src + tx.first[x] * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < tx.count[x]; ++k) acc += wt[k] * s[k * c + ch];
+        dst[x * c + ch] = acc;
+      }
+    }
+  }
+  std::vector<float> px(static_cast<size_t>(c));
+  for (int64_t y = 0; y < size; ++y) {
+    const float* wt = ty.weights.data() + ty.offset[y];
+    const int64_t first = ty.first[y] - y_lo;
+    for (int64_t x = 0; x < size; ++x) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < ty.count[y]; ++k) acc += wt[k] * rows[((first + k) * size + x) * c + ch];
+        px[ch] = acc;
+      }
+      uint8_t* o = out + (y * size + x) * channels;
+      if (channels == c) {
+        for (int64_t ch = 0; ch < c; ++ch) o[ch] = to_byte(px[ch]);
+      } else if (channels == 1) {  // RGB -> luma, Rec.601 weights
+        o[0] = to_byte(0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2]);
+      } else {  // grey -> RGB
+        o[0] = o[1] = o[2] = to_byte(px[0]);
+      }
+    }
+  }
+}
+
+void for_each_tar_member(const std::string& path, const TarMemberFn& fn) {
+  TarReader tar(path);
+  std::string name;
+  uint64_t size = 0;
+  while (tar.next(name, size)) fn(name, size, [&tar, &size] { return tar.read_data(size); });
+}
+
+}  // namespace runner::data
