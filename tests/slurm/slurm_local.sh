@@ -39,7 +39,25 @@ if [ ! -f "$dir/munge/munge.key" ]; then
   chown munge:munge "$dir/munge/munge.key"
   chmod 400 "$dir/munge/munge.key"
 fi
-port_base=$(( 20000 + ($$ % 20000) ))
+# Ports below Linux's ephemeral range (32768+, where MPI and other tests' connections live) that
+# no socket uses now, read from /proc so no extra tool is needed.
+ports_in_use() {
+  local hex
+  awk 'FNR > 1 { split($2, a, ":"); print a[2] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null | sort -u |
+    while read -r hex; do echo $((16#$hex)); done
+}
+pick_port_base() {
+  local used p
+  used=$(ports_in_use)
+  for _ in $(seq 200); do
+    p=$(( 12000 + RANDOM % 20000 ))
+    if ! grep -qx "$p" <<<"$used" && ! grep -qx "$((p + 1))" <<<"$used"; then echo "$p"; return; fi
+  done
+  echo "slurm_local: no free port pair found" >&2
+  exit 1
+}
+write_conf() {
+port_base=$(pick_port_base)
 cat > "$dir/slurm/slurm.conf" <<CONF
 ClusterName=haclocal
 SlurmctldHost=$host
@@ -72,16 +90,35 @@ SlurmdTimeout=30
 NodeName=$host CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
+}
+write_conf
 export SLURM_CONF=$dir/slurm/slurm.conf
 runuser -u munge -- munged --socket="$dir/munge/munge.socket.2" --key-file="$dir/munge/munge.key" \
   --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" \
   --seed-file="$dir/munge/munged.seed"
-slurmctld -i -f "$SLURM_CONF"
-slurmd -f "$SLURM_CONF"
-for _ in $(seq 100); do
-  state=$(sinfo -h -o %t 2>/dev/null || true)
-  if [ "$state" = idle ]; then echo "export SLURM_CONF=$SLURM_CONF"; exit 0; fi
-  sleep 0.2
+# slurmctld can still lose the race for its port to another process; then it exits at once and
+# is restarted on another port (a dead controller is noticed at once, not after sinfo timeouts).
+for attempt in 1 2 3; do
+  slurmctld -i -f "$SLURM_CONF"
+  slurmd -f "$SLURM_CONF"
+  state=?
+  for _ in $(seq 150); do
+    ctld_pid=$(cat "$dir/slurm/slurmctld.pid" 2>/dev/null || true)
+    if [ -z "$ctld_pid" ] || ! kill -0 "$ctld_pid" 2>/dev/null; then
+      sleep 0.5
+      ctld_pid=$(cat "$dir/slurm/slurmctld.pid" 2>/dev/null || true)
+      if [ -z "$ctld_pid" ] || ! kill -0 "$ctld_pid" 2>/dev/null; then state=dead; break; fi
+    fi
+    state=$(timeout 5 sinfo -h -o %t 2>/dev/null || true)
+    if [ "$state" = idle ]; then echo "export SLURM_CONF=$SLURM_CONF"; exit 0; fi
+    sleep 0.2
+  done
+  echo "slurm_local: attempt $attempt: controller ${state}; $(tail -n 1 "$dir/slurm/log/slurmctld.log" 2>/dev/null)" >&2
+  # Keep munged; restart the Slurm daemons on fresh ports.
+  for pidfile in "$dir/slurm/slurmd.pid" "$dir/slurm/slurmctld.pid"; do
+    if [ -f "$pidfile" ]; then kill -9 "$(cat "$pidfile")" 2>/dev/null || true; rm -f "$pidfile"; fi
+  done
+  write_conf
 done
 echo "slurm_local: node did not become idle (state '${state:-?}'); logs in $dir/slurm/log" >&2
 stop
