@@ -20,9 +20,14 @@ void add_bench(CLI::App& app, Action& action);
 void add_bench_work(CLI::App& bench, Action& action);
 void add_checkpoint(CLI::App& app, Action& action);
 void add_data(CLI::App& app, Action& action);
+// `train`, `unlearn` and `config`.
+void add_train(CLI::App& app, Action& action);
 
 // The text `hac --version` prints: the runner, its libraries and the git commit.
 std::string version_text();
+
+// The command line this process was started with (arguments joined by spaces), for provenance.
+std::string command_line();
 
 // Parses argv, runs the chosen subcommand, returns its exit code. Throws UsageError for a bad
 // command line and whatever the subcommand throws.

@@ -12,7 +12,17 @@
 
 namespace runner::app {
 
+namespace {
+std::string& command_line_storage() {
+  static std::string line;
+  return line;
+}
+}  // namespace
+
+std::string command_line() { return command_line_storage(); }
+
 int run_cli(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) command_line_storage() += (i ? " " : "") + std::string(argv[i]);
   // The launcher's rank labels messages (usage errors included) before MPI is initialised.
   const dist::LaunchEnv env = dist::detect_launch_env();
   core::log_set_rank(env.rank, env.world_size);
@@ -27,6 +37,7 @@ int run_cli(int argc, char** argv) {
   add_bench(app, action);
   add_checkpoint(app, action);
   add_data(app, action);
+  add_train(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

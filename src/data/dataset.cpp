@@ -392,17 +392,17 @@ const std::vector<int32_t>& DatasetFile::concepts(const std::string& split) cons
   return it->second;
 }
 
-Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& rows) const {
+Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& rows, bool with_images) const {
   const std::vector<int32_t>& all_concepts = concepts(split);
   const SplitInfo& si = info_.splits.at(split);
   const hid_t images = h_->images.at(split).get();
   const hid_t captions = h_->captions.at(split).get();
   Rows out;
   const auto n = static_cast<int64_t>(rows.size());
-  out.images = at::empty({n, si.image.height, si.image.width, si.image.channels}, at::kByte);
+  if (with_images) out.images = at::empty({n, si.image.height, si.image.width, si.image.channels}, at::kByte);
   out.captions.resize(static_cast<size_t>(n));
   out.concepts.resize(static_cast<size_t>(n));
-  auto* dst = out.images.data_ptr<uint8_t>();
+  auto* dst = with_images ? out.images.data_ptr<uint8_t>() : nullptr;
   const int64_t row_bytes = si.image.bytes();
   // Runs of consecutive rows, in the order asked for.
   std::vector<std::pair<int64_t, int64_t>> runs;  // (first row, length)
@@ -424,12 +424,14 @@ Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& row
   // slower with HDF5 1.10: building the union costs more than the calls it saves.)
   int64_t pos = 0;
   for (const auto& [first, len] : runs) {
-    Handle ispace(H5Dget_space(images), H5Sclose);
-    const hsize_t start4[4] = {hsize_t(first), 0, 0, 0}, count4[4] = {hsize_t(len), h, w, c};
-    H5Sselect_hyperslab(ispace.get(), H5S_SELECT_SET, start4, nullptr, count4, nullptr);
-    Handle mspace = make_space({hsize_t(len), h, w, c});
-    h5::check(H5Dread(images, H5T_NATIVE_UINT8, mspace.get(), ispace.get(), H5P_DEFAULT, dst + pos * row_bytes),
-              "H5Dread", info_.path, split + "/images");
+    if (with_images) {
+      Handle ispace(H5Dget_space(images), H5Sclose);
+      const hsize_t start4[4] = {hsize_t(first), 0, 0, 0}, count4[4] = {hsize_t(len), h, w, c};
+      H5Sselect_hyperslab(ispace.get(), H5S_SELECT_SET, start4, nullptr, count4, nullptr);
+      Handle mspace = make_space({hsize_t(len), h, w, c});
+      h5::check(H5Dread(images, H5T_NATIVE_UINT8, mspace.get(), ispace.get(), H5P_DEFAULT, dst + pos * row_bytes),
+                "H5Dread", info_.path, split + "/images");
+    }
     Handle cspace(H5Dget_space(captions), H5Sclose);
     const hsize_t start1[1] = {hsize_t(first)}, count1[1] = {hsize_t(len)};
     H5Sselect_hyperslab(cspace.get(), H5S_SELECT_SET, start1, nullptr, count1, nullptr);

@@ -82,8 +82,9 @@ class DatasetFile {
   // The concept index of every row of `split` (read once at open).
   const std::vector<int32_t>& concepts(const std::string& split) const;
   // Rows of `split` at `rows` (any order, repeats allowed), in that order. Contiguous runs are
-  // read with one hyperslab each.
-  Rows read(const std::string& split, const std::vector<int64_t>& rows) const;
+  // read with one hyperslab each. with_images = false reads captions and concepts only (images
+  // left undefined).
+  Rows read(const std::string& split, const std::vector<int64_t>& rows, bool with_images = true) const;
   // Rows [begin, end).
   Rows read_range(const std::string& split, int64_t begin, int64_t end) const;
 

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/files.h"
 
 namespace runner::models {
 namespace {
@@ -257,57 +258,6 @@ c10::IValue normalize(const c10::IValue& v, const std::string& where, int depth)
                   v.tagKind(), where));
 }
 
-void write_all(int fd, const char* data, size_t size, const std::string& tmp) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw IoError(fmt::format("{}: write failed: {}", tmp, std::strerror(errno)));
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-}
-
-// Temp file beside the target (same file system, so rename is atomic), fsync, rename, then fsync
-// the directory so the rename itself survives a crash.
-void write_file_atomically(const std::string& path, const std::vector<char>& bytes) {
-  static std::atomic<unsigned> counter{0};
-  const std::string tmp = fmt::format("{}.tmp.{}.{}", path, ::getpid(), counter++);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0)
-    throw IoError(
-        fmt::format("{}: cannot create temp file {}: {}", path, tmp, std::strerror(errno)));
-  try {
-    write_all(fd, bytes.data(), bytes.size(), tmp);
-    if (::fsync(fd) != 0)
-      throw IoError(fmt::format("{}: fsync failed: {}", tmp, std::strerror(errno)));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  if (::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw IoError(fmt::format("{}: close failed: {}", tmp, std::strerror(errno)));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    ::unlink(tmp.c_str());
-    throw IoError(
-        fmt::format("{}: cannot rename {} into place: {}", path, tmp, std::strerror(err)));
-  }
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    // Some file systems refuse fsync on a directory (EINVAL); the data itself is already synced.
-    const int rc = ::fsync(dfd);
-    const int err = errno;
-    ::close(dfd);
-    if (rc != 0 && err != EINVAL)
-      throw IoError(fmt::format("{}: fsync of {} failed: {}", path, dir, std::strerror(err)));
-  }
-}
-
 // A non-empty dict of str -> tensor, in file order; nullopt for anything else.
 std::optional<NamedTensors> as_named_tensors(const c10::IValue& v) {
   if (!v.isGenericDict()) return std::nullopt;
@@ -394,7 +344,7 @@ void save_torch_file(const std::string& path, const c10::IValue& value) {
   } catch (const c10::Error& e) {
     throw IoError(fmt::format("{}: cannot serialize: {}", path, e.what_without_backtrace()));
   }
-  write_file_atomically(path, bytes);
+  core::write_file_atomically(path, bytes.data(), bytes.size());
 }
 
 NamedTensors state_dict_of(const c10::IValue& value, const std::string& path_for_messages) {

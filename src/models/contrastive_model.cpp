@@ -29,12 +29,13 @@ ModelOptions model_preset(const std::string& name, ModelKind kind) {
   } else if (name == "vit_l") {
     o.vision.width = 1024, o.vision.depth = 24, o.vision.heads = 16;
   } else if (name == "tiny") {
-    // Fashion-MNIST-sized: 28x28 grey images in 7x7 patches of 4, small text encoder.
-    o.vision = VitOptions{/*image_size=*/28, /*patch_size=*/4, /*channels=*/1, /*width=*/64,
-                          /*depth=*/2, /*heads=*/4, /*mlp_ratio=*/4, /*ln_eps=*/1e-6};
-    o.text = TextOptions{/*vocab_size=*/512, /*context_length=*/32, /*width=*/64, /*depth=*/2,
+    // Fashion-MNIST-sized (the embedded study): 28x28 grey images in 4x4 patches of 7, width 64,
+    // depth 3, and a text encoder of the same size over a small (word) vocabulary.
+    o.vision = VitOptions{/*image_size=*/28, /*patch_size=*/7, /*channels=*/1, /*width=*/64,
+                          /*depth=*/3, /*heads=*/4, /*mlp_ratio=*/4, /*ln_eps=*/1e-6};
+    o.text = TextOptions{/*vocab_size=*/512, /*context_length=*/32, /*width=*/64, /*depth=*/3,
                          /*heads=*/4, /*ln_eps=*/1e-5};
-    o.embed_dim = 32;
+    o.embed_dim = 64;
     o.pixel_mean = {0.286};
     o.pixel_std = {0.353};
   } else {

@@ -1,0 +1,119 @@
+// Typed run configuration (DESIGN §5): the sections data, model, train, unlearn, dist and
+// output; YAML in and out with yaml-cpp; `--set section.key=value` overrides; validation. Keys
+// equal the struct field names; unknown keys are errors. No torch here.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace runner::config {
+
+struct DataConfig {
+  std::string file;              // HDF5 image-text dataset (docs/data-format.md)
+  int64_t batch_size = 128;      // rows per rank and step
+  int64_t prefetch = 4;          // batches read ahead by the loader thread (0 = inline)
+  std::string tail = "drop";     // drop | pad: the rows that do not split evenly over ranks
+  std::string tokenizer = "word";  // word (built from the train captions) | clip_bpe
+  std::string vocab_file;        // clip_bpe: bpe_simple_vocab_16e6.txt.gz
+  int64_t word_min_count = 1;    // word: a word needs this many occurrences
+};
+
+struct ModelConfig {
+  std::string kind = "meru";     // clip | meru
+  std::string preset = "tiny";   // tiny | vit_s | vit_b | vit_l (models::model_preset)
+  std::string init;              // "" = random weights; else a checkpoint (released MERU/CLIP .pth or hac)
+  double curv_init = 1.0;        // MERU: initial curvature c0 (clamped to [c0/10, 10 c0])
+  bool curv_learn = true;        // MERU: curvature learnable during pretraining
+  int64_t embed_dim = 0;         // 0 = the preset's
+};
+
+struct TrainConfig {
+  int64_t steps = 1000;          // optimizer steps
+  double lr = 5e-4;              // peak learning rate (AdamW)
+  double weight_decay = 0.2;     // not applied to logit_scale, curv, alphas, biases, norms
+  double beta1 = 0.9;
+  double beta2 = 0.98;
+  double eps = 1e-8;
+  int64_t warmup_steps = 100;    // linear warmup, then cosine decay to 0
+  double entail_weight = 0.2;    // MERU: weight of the entailment loss
+  int64_t seed = 0;              // weights, sampler, partners
+  int64_t checkpoint_every = 0;  // steps between checkpoints; 0 = only at the end
+  int64_t keep_checkpoints = 2;  // newest checkpoints kept in output.dir/checkpoints
+  int64_t log_every = 10;        // steps between progress lines on rank 0
+};
+
+struct UnlearnConfig {
+  std::string method = "hac";    // hac | ac | ft | ga | ng | l1 | retrain | none
+  std::string original;          // checkpoint of the model to unlearn from
+  std::vector<std::string> forget;  // concept names (one or several)
+  bool forget_descendants = true;   // forgetting a parent forgets its children
+  int64_t steps = 100;
+  double lr = 1e-5;
+  double weight_decay = 0.0;
+  int64_t warmup_steps = 0;
+  bool curv_learn = false;       // MERU: curvature frozen at the original's value by default
+  // AC / HAC negative calibration: forget rows get a random other forget row's caption, weighted alpha.
+  double alpha = 1.0;
+  // Positive calibration weight beta; beta_eff = beta |D_F| / (|D_R| + |D_F|) when beta_scaled.
+  double beta = 1.0;
+  bool beta_scaled = true;
+  std::string pos_mode = "neg_dist";  // MERU: neg_dist (-d_c) | hinge (max(0, pos_margin - d_c))
+  double pos_margin = 1.0;
+  // HAC entailment calibration: forget images out of their caption's cone (+ margin).
+  bool entcal = true;
+  double entcal_weight = 0.2;
+  double entcal_margin = 0.0;
+  bool entcal_retain = true;     // plus MERU's entailment loss on retain rows
+  bool entcal_partner = false;   // plus: forget images into their partner caption's cone
+  // HAC norm regularization.
+  bool norm = true;
+  double norm_weight = 0.05;
+  std::string norm_mode = "keep";  // origin | keep (forget norms at pre-unlearning values) | anchor_retain
+  double l1_weight = 1e-5;       // l1: weight of the L1 penalty on the parameters
+};
+
+struct DistConfig {
+  int64_t threads = 0;           // torch threads per rank; 0 = cores / ranks on the host
+  std::string device = "cpu";    // cpu | cuda (one GPU per rank, local rank)
+};
+
+struct OutputConfig {
+  std::string dir = "results/run";  // run directory: config.yaml, result.json, checkpoints/, model.pt
+  bool resume = true;            // resume from the newest checkpoint in dir/checkpoints
+};
+
+struct Config {
+  DataConfig data;
+  ModelConfig model;
+  TrainConfig train;
+  UnlearnConfig unlearn;
+  DistConfig dist;
+  OutputConfig output;
+};
+
+// Parses YAML text; `source` names the file in messages. Every key must be a known field of its
+// section (ConfigError "<source>: unknown key 'train.lr_max' (known: ...)"), every value must
+// convert to the field's type (ConfigError naming the key, the value and the type). Missing keys
+// keep their defaults. Then applies `overrides` ("section.key=value", the value parsed as YAML,
+// so lists are "[a, b]"), with the same checks, naming the override. Then validate().
+Config parse_config(const std::string& yaml_text, const std::string& source,
+                    const std::vector<std::string>& overrides = {});
+// Reads `path` (IoError when unreadable) and parses it as above.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// Every key of every section, in declaration order; reading the result back gives `c`.
+std::string to_yaml(const Config& c);
+
+// Value checks that do not need files: enumerations, positive sizes, probabilities, weights >= 0.
+// ConfigError naming the key and the value.
+void validate(const Config& c);
+
+// Markdown reference of every key: section, key, type, default, meaning (docs/config.md).
+std::string reference_markdown();
+
+// Stable hex digest (16 chars) of the semantic config: every key except output.*,
+// train.log_every, data.prefetch and dist.threads. Equal configs give equal ids on any machine.
+std::string semantic_hash(const Config& c);
+
+}  // namespace runner::config

@@ -1,0 +1,434 @@
+// The training loop of `hac train` and `hac unlearn`: data-parallel steps over a Loader, AdamW,
+// checkpoints and resume, preemption, the non-finite guard and result.json.
+#include "train/loop.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/build_info.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "data/loader.h"
+#include "dist/autograd_ops.h"
+#include "geometry/lorentz.h"
+#include "train/run_dir.h"
+#include "train/session.h"
+
+namespace runner::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string format_duration(double s) {
+  const auto t = static_cast<int64_t>(s + 0.5);
+  if (t >= 3600) return fmt::format("{}h{:02d}m", t / 3600, (t / 60) % 60);
+  if (t >= 60) return fmt::format("{}m{:02d}s", t / 60, t % 60);
+  return fmt::format("{}s", t);
+}
+
+// Distinct host names of the ranks, in rank order of first appearance.
+std::vector<std::string> gather_hosts(const dist::CommPtr& comm) {
+  constexpr int64_t kLen = 64;
+  at::Tensor mine = at::zeros({kLen}, at::kByte);
+  const std::string& h = core::host_name();
+  std::memcpy(mine.data_ptr<uint8_t>(), h.data(), std::min<size_t>(h.size(), kLen - 1));
+  const at::Tensor all = comm->all_gather(mine).reshape({-1, kLen}).contiguous();
+  std::vector<std::string> hosts;
+  for (int64_t r = 0; r < all.size(0); ++r) {
+    std::string name(reinterpret_cast<const char*>(all[r].data_ptr<uint8_t>()));
+    if (std::find(hosts.begin(), hosts.end(), name) == hosts.end()) hosts.push_back(name);
+  }
+  return hosts;
+}
+
+class Run {
+ public:
+  Run(const config::Config& cfg, dist::CommPtr comm, const RunInfo& info, bool unlearning)
+      : cfg_(cfg), comm_(std::move(comm)), info_(info), unlearning_(unlearning),
+        dir_(cfg.output.dir), ckpt_dir_((fs::path(cfg.output.dir) / "checkpoints").string()),
+        result_((fs::path(cfg.output.dir) / "result.json").string()), hash_(config::semantic_hash(cfg)) {}
+
+  int run();
+  // Writes FAILED with the first line of `what` (never throws: the original error matters).
+  void fail(const std::string& what) noexcept;
+
+ private:
+  bool rank0() const { return comm_->rank() == 0; }
+  void write_result(const std::string& status, const std::string& error = "");
+  void start_result();
+  int64_t resume(AdamW& opt);
+  models::Checkpoint checkpoint_of(int64_t step, const AdamW* opt) const;
+  void save_checkpoint(int64_t step, const AdamW& opt);
+  void save_final();
+  unlearn::Features features(const data::Batch& b);
+  void log_step(int64_t step, double lr, const std::vector<std::string>& names, const std::vector<double>& values,
+                double step_s);
+  void open_loss_log(int64_t resumed_step);
+
+  config::Config cfg_;
+  dist::CommPtr comm_;
+  RunInfo info_;
+  bool unlearning_;
+  std::string dir_, ckpt_dir_;
+  ResultFile result_;
+  std::string hash_;
+  Session s_;
+  std::vector<char> is_forget_;
+  std::ofstream loss_log_;
+  bool loss_header_ = false;
+  Clock::time_point start_ = Clock::now();
+  double elapsed_before_ = 0.0;  // wall time of earlier (preempted) invocations
+  json first_, last_;
+  int64_t timed_steps_ = 0;
+  double timed_s_ = 0.0;
+  bool started_ = false;
+};
+
+void Run::write_result(const std::string& status, const std::string& error) {
+  if (!rank0()) return;
+  const double wall = elapsed_before_ + seconds_since(start_);
+  json cost;
+  cost["wall_s"] = wall;
+  cost["samples_per_s"] = timed_s_ > 0 ? static_cast<double>(timed_steps_ * cfg_.data.batch_size *
+                                                             comm_->world_size()) / timed_s_
+                                       : 0.0;
+  cost["step_s"] = timed_steps_ > 0 ? timed_s_ / static_cast<double>(timed_steps_) : 0.0;
+  cost["peak_rss_mb"] = peak_rss_mb();
+  result_.set_json("cost", cost.dump());
+  json losses;
+  losses["first"] = first_.is_null() ? json::object() : first_;
+  losses["last"] = last_.is_null() ? json::object() : last_;
+  result_.set_json("losses", losses.dump());
+  result_.write(status, error);
+}
+
+void Run::fail(const std::string& what) noexcept {
+  try {
+    if (started_) write_result("FAILED", what.substr(0, what.find('\n')));
+  } catch (const std::exception& e) {
+    core::log_warn("could not record FAILED in {}: {}", result_.path(), e.what());
+  }
+}
+
+void Run::start_result() {
+  started_ = true;
+  result_.set_string("kind", unlearning_ ? "unlearn" : "train");
+  result_.set_string("run_id", hash_);
+  result_.set_string("method", unlearning_ ? cfg_.unlearn.method : "pretrain");
+  result_.set_string("config", config::to_yaml(cfg_));
+  json prov;
+  prov["git_commit"] = core::git_commit();
+  prov["command"] = info_.command;
+  prov["versions"] = info_.versions;
+  prov["world_size"] = comm_->world_size();
+  prov["backend"] = comm_->backend();
+  prov["device"] = cfg_.dist.device;
+  prov["threads_per_rank"] = at::get_num_threads();
+  prov["hosts"] = gather_hosts(comm_);
+  prov["slurm"] = json::parse(slurm_json());
+  result_.set_json("provenance", prov.dump());
+  result_.set_json("metrics", "{}");
+}
+
+models::Checkpoint Run::checkpoint_of(int64_t step, const AdamW* opt) const {
+  models::Checkpoint c;
+  c.model = models::named_state(*s_.model);
+  if (opt != nullptr) c.optimizer = opt->state();
+  c.step = step;
+  c.config_yaml = config::to_yaml(cfg_);
+  c.extras = model_extras(s_.model->options());
+  if (!s_.tokenizer_text.empty()) c.extras["tokenizer"] = s_.tokenizer_text;
+  c.extras["semantic_hash"] = hash_;
+  c.extras["kind"] = unlearning_ ? "unlearn" : "train";
+  c.extras["elapsed_s"] = fmt::format("{}", elapsed_before_ + seconds_since(start_));
+  return c;
+}
+
+void Run::save_checkpoint(int64_t step, const AdamW& opt) {
+  if (rank0()) {
+    models::save_checkpoint(checkpoint_path(ckpt_dir_, step), checkpoint_of(step, &opt));
+    prune_checkpoints(ckpt_dir_, cfg_.train.keep_checkpoints);
+    if (loss_log_.is_open()) loss_log_.flush();
+  }
+  comm_->barrier();  // every rank knows the checkpoint exists before it goes on (or exits)
+}
+
+void Run::save_final() {
+  if (rank0()) models::save_checkpoint((fs::path(dir_) / "model.pt").string(), checkpoint_of(s_.steps, nullptr));
+  comm_->barrier();
+}
+
+int64_t Run::resume(AdamW& opt) {
+  if (!cfg_.output.resume) return 0;
+  for (const std::string& path : list_checkpoints(ckpt_dir_)) {
+    models::Checkpoint c;
+    try {
+      c = models::load_checkpoint(path);
+    } catch (const IoError& e) {
+      core::log_warn("skipping unreadable checkpoint: {}", e.what());
+      continue;
+    }
+    const auto h = c.extras.find("semantic_hash");
+    if (h == c.extras.end() || h->second != hash_) {
+      throw ConfigError(fmt::format("{}: this checkpoint belongs to another config (run id {} vs {}); use another "
+                                    "output.dir or output.resume=false",
+                                    path, h == c.extras.end() ? "none" : h->second, hash_));
+    }
+    models::load_state_dict(*s_.model, c.model, path);
+    opt.load_state(c.optimizer, path);
+    if (auto e = c.extras.find("elapsed_s"); e != c.extras.end()) elapsed_before_ = std::stod(e->second);
+    core::log_info("resuming from {} (step {}/{})", path, c.step, s_.steps);
+    return c.step;
+  }
+  return 0;
+}
+
+void Run::open_loss_log(int64_t resumed_step) {
+  if (!rank0()) return;
+  const std::string path = (fs::path(dir_) / "losses.csv").string();
+  std::vector<std::string> keep;
+  if (resumed_step > 0 && fs::exists(path)) {
+    std::istringstream in(core::read_text_file(path));
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto comma = line.find(',');
+      const std::string first = line.substr(0, comma);
+      if (keep.empty() || (!first.empty() && std::stoll(first) < resumed_step)) keep.push_back(line);
+    }
+  }
+  std::ostringstream text;
+  for (const auto& l : keep) text << l << "\n";
+  core::write_file_atomically(path, text.str());
+  loss_header_ = !keep.empty();
+  loss_log_.open(path, std::ios::app);
+}
+
+unlearn::Features Run::features(const data::Batch& b) {
+  unlearn::Features f;
+  const int64_t n = b.images.size(0);
+  std::vector<int64_t> forget_pos;
+  at::Tensor forget = at::zeros({n}, at::kBool);
+  auto* fp = forget.data_ptr<bool>();
+  const auto* rows = b.rows.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    fp[i] = is_forget_[static_cast<size_t>(rows[i])] != 0;
+    if (fp[i]) forget_pos.push_back(i);
+  }
+  f.forget = forget;
+  at::Tensor own_tokens;
+  if (s_.method->needs().partners) {
+    std::vector<std::string> texts = b.captions;
+    for (int64_t i : forget_pos) {
+      texts.push_back(s_.forget_captions.at(s_.partner_of[static_cast<size_t>(rows[i])]));
+    }
+    const at::Tensor tokens = models::tokenize(*s_.tokenizer, texts, s_.context_length);
+    const at::Tensor all = s_.model->encode_text(tokens);
+    own_tokens = tokens.slice(0, 0, n);
+    f.text_own = all.slice(0, 0, n);
+    f.text = forget_pos.empty() ? f.text_own
+                                : f.text_own.index_copy(0, at::tensor(forget_pos, at::kLong), all.slice(0, n));
+  } else {
+    own_tokens = b.tokens;
+    f.text_own = s_.model->encode_text(own_tokens);
+    f.text = f.text_own;
+  }
+  f.image = s_.model->encode_image(b.images);
+  f.logit_scale = s_.model->logit_scale;
+  if (s_.model->is_meru()) f.curv = s_.model->curvature();
+  if (s_.method->needs().reference) {
+    torch::NoGradGuard no_grad;
+    const at::Tensor c = s_.reference->curvature();
+    f.ref_image_dist0 = geometry::dist0(s_.reference->encode_image(b.images), c);
+    f.ref_text_dist0 = geometry::dist0(s_.reference->encode_text(own_tokens), c);
+  }
+  for (auto& p : s_.model->parameters()) {
+    if (p.requires_grad()) f.params.push_back(p);
+  }
+  return f;
+}
+
+void Run::log_step(int64_t step, double lr, const std::vector<std::string>& names, const std::vector<double>& values,
+                   double step_s) {
+  std::vector<std::pair<std::string, double>> cols;
+  for (size_t i = 0; i < names.size(); ++i) cols.emplace_back(names[i], values[i]);
+  const double curv = s_.model->is_meru() ? s_.model->curvature().item<double>() : 0.0;
+  if (s_.model->is_meru()) cols.emplace_back("curv", curv);
+  const double scale = s_.model->logit_scale.exp().item<double>();
+  cols.emplace_back("logit_scale", scale);
+  json row;
+  row["step"] = step + 1;
+  for (const auto& [k, v] : cols) row[k] = v;
+  if (first_.is_null()) first_ = row;
+  last_ = row;
+  if (!rank0()) return;
+  if (!loss_header_) {
+    loss_log_ << "step,lr";
+    for (const auto& c : cols) loss_log_ << "," << c.first;
+    loss_log_ << "\n";
+    loss_header_ = true;
+  }
+  loss_log_ << step + 1 << "," << fmt::format("{:.6g}", lr);
+  for (const auto& c : cols) loss_log_ << "," << fmt::format("{:.8g}", c.second);
+  loss_log_ << "\n";
+  const bool last = step + 1 == s_.steps;
+  if ((step + 1) % cfg_.train.log_every != 0 && !last && step != 0) return;
+  std::string parts;
+  for (size_t i = 1; i < names.size(); ++i) parts += fmt::format(" {} {:.4g}", names[i], values[i]);
+  const double sps = static_cast<double>(cfg_.data.batch_size * comm_->world_size()) / step_s;
+  const double eta = timed_steps_ > 0 ? timed_s_ / static_cast<double>(timed_steps_) *
+                                            static_cast<double>(s_.steps - step - 1)
+                                      : 0.0;
+  core::log_info("{} step {}/{} ({:.0f}%) loss {:.4f}{} lr {:.3g}{} scale {:.2f} | {:.0f} samples/s ETA {}",
+                 s_.method->name(), step + 1, s_.steps, 100.0 * static_cast<double>(step + 1) / s_.steps,
+                 values[0], parts, lr, s_.model->is_meru() ? fmt::format(" c {:.4g}", curv) : std::string(), scale,
+                 sps, format_duration(eta));
+}
+
+int Run::run() {
+  if (rank0()) fs::create_directories(ckpt_dir_);
+  comm_->barrier();
+  const std::string result_path = result_.path();
+  if (cfg_.output.resume && ResultFile::read_status(result_path) == "COMPLETED" &&
+      fs::exists(fs::path(dir_) / "model.pt")) {
+    core::log_info("{}: already COMPLETED; nothing to do (output.resume=false runs it again)", result_path);
+    return 0;
+  }
+  start_result();
+  write_result("RUNNING");
+  s_ = make_session(cfg_, comm_, unlearning_);
+  if (rank0()) core::write_file_atomically((fs::path(dir_) / "config.yaml").string(), config::to_yaml(cfg_));
+  is_forget_.assign(static_cast<size_t>(s_.file->info().splits.at("train").size), 0);
+  for (int64_t r : s_.forget_rows) is_forget_[static_cast<size_t>(r)] = 1;
+  if (unlearning_) {
+    json forget;
+    forget["concepts"] = cfg_.unlearn.forget;
+    forget["resolved"] = s_.forget_concepts;
+    forget["forget_rows"] = s_.forget_size;
+    forget["retain_rows"] = s_.retain_size;
+    forget["beta_eff"] = s_.ctx.beta_eff;
+    result_.set_json("forget", forget.dump());
+  }
+  core::log_info("{} {}: {} on {} ({} rank(s), batch {} per rank, {} steps) -> {}", unlearning_ ? "unlearn" : "train",
+                 hash_, s_.method->name(), cfg_.data.file, comm_->world_size(), cfg_.data.batch_size, s_.steps, dir_);
+
+  if (!s_.method->trains()) {
+    save_final();
+    write_result("COMPLETED");
+    return 0;
+  }
+
+  std::vector<std::pair<std::string, at::Tensor>> trainable;
+  for (const auto& item : s_.model->named_parameters()) {
+    if (item.value().requires_grad()) trainable.emplace_back(item.key(), item.value());
+  }
+  AdamW opt(trainable, s_.adamw);
+  std::vector<at::Tensor> params;
+  for (auto& [name, p] : trainable) params.push_back(p);
+  dist::GradReducer reducer(comm_, params);
+  const int64_t start_step = resume(opt);
+  open_loss_log(start_step);
+
+  data::LoaderOptions lo;
+  lo.subset = s_.subset;
+  lo.batch_size = cfg_.data.batch_size;
+  lo.seed = s_.seed;
+  lo.tail = cfg_.data.tail == "pad" ? data::TailPolicy::kPad : data::TailPolicy::kDrop;
+  lo.prefetch = static_cast<int>(cfg_.data.prefetch);
+  if (!s_.method->needs().partners) {
+    auto tok = s_.tokenizer;
+    const int64_t ctx_len = s_.context_length;
+    lo.tokenize = [tok, ctx_len](const std::vector<std::string>& t) { return models::tokenize(*tok, t, ctx_len); };
+  }
+  data::Loader loader(s_.file, lo, comm_->rank(), comm_->world_size());
+  const int64_t per_epoch = loader.batches_per_epoch();
+  loader.start_epoch(start_step / per_epoch, start_step % per_epoch);
+  install_preemption_handlers();
+  s_.model->train();
+
+  for (int64_t step = start_step; step < s_.steps; ++step) {
+    const auto t0 = Clock::now();
+    std::optional<data::Batch> batch = loader.next();
+    if (!batch) {
+      loader.start_epoch(step / per_epoch, 0);
+      batch = loader.next();
+    }
+    opt.zero_grad();
+    const unlearn::Terms terms = s_.method->loss(s_.ctx, features(*batch));
+    // One all-reduce per step carries the terms for the log and the preemption flag.
+    std::vector<std::string> names{"loss"};
+    std::vector<at::Tensor> vals{terms.loss.detach().to(at::kDouble).reshape({1})};
+    for (const auto& [name, v] : terms.parts) names.push_back(name), vals.push_back(v.reshape({1}));
+    const bool stop_here = info_.stop_after_steps > 0 && step >= info_.stop_after_steps;
+    vals.push_back(at::full({1}, static_cast<double>(preemption_signal() != 0 || stop_here), at::kDouble));
+    at::Tensor reduced = at::cat(vals).contiguous();
+    comm_->all_reduce(reduced);
+    const double preempt = reduced[-1].item<double>();
+    reduced = reduced.slice(0, 0, -1) / static_cast<double>(comm_->world_size());
+    std::vector<double> values(reduced.data_ptr<double>(), reduced.data_ptr<double>() + reduced.numel());
+    if (preempt > 0) {
+      core::log_info("preemption signal: checkpointing at step {}/{}", step, s_.steps);
+      save_checkpoint(step, opt);
+      write_result("PREEMPTED", fmt::format("preempted at step {} (signal); rerun the command to resume", step));
+      return kExitPreempted;
+    }
+    bool finite = true;
+    std::string listing;
+    for (size_t i = 0; i < names.size(); ++i) {
+      finite = finite && std::isfinite(values[i]);
+      listing += fmt::format("{}{}={}", i ? ", " : "", names[i], values[i]);
+    }
+    if (!finite) throw Error(fmt::format("non-finite loss at step {} of {}: {}", step + 1, s_.method->name(), listing));
+    terms.loss.backward();
+    reducer.reduce();
+    const double lr = lr_at(step, s_.steps, s_.warmup, s_.lr);
+    opt.step(lr);
+    const double step_s = seconds_since(t0);
+    if (step > start_step) timed_steps_ += 1, timed_s_ += step_s;  // the first step warms caches up
+    log_step(step, lr, names, values, step_s);
+    const bool last = step + 1 == s_.steps;
+    if (!last && cfg_.train.checkpoint_every > 0 && (step + 1) % cfg_.train.checkpoint_every == 0) {
+      save_checkpoint(step + 1, opt);
+    }
+  }
+  save_checkpoint(s_.steps, opt);
+  save_final();
+  if (loss_log_.is_open()) loss_log_.close();
+  write_result("COMPLETED");
+  return 0;
+}
+
+// Runs `run`, recording FAILED with the first line of the error before rethrowing it.
+int run_recording_failure(Run& run) {
+  try {
+    return run.run();
+  } catch (const std::exception& e) {
+    run.fail(e.what());
+    throw;
+  }
+}
+
+}  // namespace
+
+int run_pretrain(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info) {
+  Run run(cfg, comm, info, /*unlearning=*/false);
+  return run_recording_failure(run);
+}
+
+int run_unlearn(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info) {
+  Run run(cfg, comm, info, /*unlearning=*/true);
+  return run_recording_failure(run);
+}
+
+}  // namespace runner::train

@@ -1,0 +1,28 @@
+// The training loop shared by `hac train` (pretraining) and `hac unlearn` (every method):
+// data-parallel steps, checkpoints and resume, preemption, non-finite guards, result.json.
+#pragma once
+
+#include <string>
+
+#include "config/config.h"
+#include "dist/comm.h"
+
+namespace runner::train {
+
+struct RunInfo {
+  std::string command;   // the command line, for provenance
+  std::string versions;  // `hac --version` text
+  // > 0: checkpoint and stop as on a preemption signal once this many steps are done (tests, and
+  // jobs cut into time slices). Not part of the config: it does not change the run's results.
+  int64_t stop_after_steps = 0;
+};
+
+// Runs the config's job in cfg.output.dir: config.yaml, result.json, losses.csv, checkpoints/,
+// model.pt (a hac checkpoint with the tokenizer and model extras). Resumes from the newest
+// checkpoint when output.resume and one exists for the same semantic config; a run whose
+// result.json says COMPLETED is not redone. Returns 0, or kExitPreempted after a SIGTERM/SIGUSR2
+// checkpoint. Throws (after writing FAILED) on bad input, a non-finite loss or a failed collective.
+int run_pretrain(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info);
+int run_unlearn(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info);
+
+}  // namespace runner::train

@@ -1,0 +1,70 @@
+// What a training or unlearning run is made of once its config is resolved: dataset, tokenizer,
+// model(s), method, forget/retain rows, partners and optimizer settings. Internal to src/train.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.h"
+#include "data/dataset.h"
+#include "dist/comm.h"
+#include "models/checkpoint.h"
+#include "models/contrastive_model.h"
+#include "models/tokenizer.h"
+#include "train/optim.h"
+#include "unlearn/method.h"
+
+namespace runner::train {
+
+struct Session {
+  config::Config cfg;
+  dist::CommPtr comm;
+  bool unlearning = false;
+  std::string kind;  // "train" or "unlearn"
+
+  std::shared_ptr<data::DatasetFile> file;
+  std::shared_ptr<const models::Tokenizer> tokenizer;
+  std::string tokenizer_text;  // WordTokenizer::to_text(), "" for CLIP's BPE
+  int64_t context_length = 77;
+
+  models::ContrastiveModel model{nullptr};
+  models::ContrastiveModel reference{nullptr};  // the frozen original, when the method needs it
+  std::unique_ptr<unlearn::Method> method;
+  unlearn::Context ctx;
+
+  // Rows of the train split the batches come from (empty = all), the forget set (ascending) and
+  // each forget row's partner row (rows not in the forget set map to -1).
+  std::vector<int64_t> subset, forget_rows;
+  std::vector<int64_t> partner_of;
+  std::unordered_map<int64_t, std::string> forget_captions;
+  std::vector<std::string> forget_concepts;  // resolved names, descendants included
+  int64_t forget_size = 0, retain_size = 0;
+
+  // Optimization.
+  int64_t steps = 0, warmup = 0;
+  double lr = 0.0;
+  AdamWOptions adamw;
+  uint64_t seed = 0;
+};
+
+// Builds everything and checks it before any training: dataset contract, image shape against the
+// model, forget concept names, sizes of the row sets against the global batch. Every rank
+// computes the same session (weights are seeded, then broadcast from rank 0).
+// Throws ConfigError / IoError naming the key or file.
+Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool unlearning);
+
+// Model options recorded in hac checkpoints beside the weights: what the weights cannot tell
+// (attention heads, c0 of the curvature clamp, pixel statistics are buffers already).
+std::map<std::string, std::string> model_extras(const models::ModelOptions& o);
+
+// Reads a model checkpoint (hac or released MERU/CLIP): architecture from the weights and the
+// extras, weights loaded by name. extras_out receives the checkpoint's extras.
+models::ContrastiveModel load_model(const std::string& path, std::map<std::string, std::string>* extras_out,
+                                    models::ModelOptions* options_out);
+
+}  // namespace runner::train

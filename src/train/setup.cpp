@@ -1,0 +1,226 @@
+// Building a run from its config: dataset, tokenizer, models, method, forget sets, partners.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <numeric>
+
+#include "core/error.h"
+#include "core/log.h"
+#include "data/sampler.h"
+#include "train/session.h"
+
+namespace runner::train {
+
+namespace {
+
+// The captions of `rows` of the train split (no images read).
+std::vector<std::string> read_captions(const data::DatasetFile& file, const std::vector<int64_t>& rows) {
+  return file.read("train", rows, /*with_images=*/false).captions;
+}
+
+std::vector<int64_t> all_rows(int64_t n) {
+  std::vector<int64_t> r(static_cast<size_t>(n));
+  std::iota(r.begin(), r.end(), 0);
+  return r;
+}
+
+void make_tokenizer(Session& s, const std::map<std::string, std::string>& extras) {
+  const config::DataConfig& d = s.cfg.data;
+  auto word = extras.find("tokenizer");
+  if (s.unlearning && word != extras.end()) {
+    // The original's own vocabulary: the text encoder's ids mean these words.
+    auto w = std::make_shared<models::WordTokenizer>(
+        models::WordTokenizer::from_text(word->second, s.cfg.unlearn.original + ":extras/tokenizer"));
+    s.tokenizer_text = w->to_text();
+    s.tokenizer = w;
+  } else if (d.tokenizer == "clip_bpe") {
+    s.tokenizer = models::load_clip_bpe(d.vocab_file);
+  } else if (s.unlearning) {
+    throw ConfigError(fmt::format(
+        "{}: the original has no word vocabulary in its extras; set data.tokenizer=clip_bpe and data.vocab_file "
+        "for a released MERU/CLIP checkpoint",
+        s.cfg.unlearn.original));
+  } else {
+    const auto n = s.file->info().splits.at("train").size;
+    auto w = std::make_shared<models::WordTokenizer>(
+        models::WordTokenizer::build(read_captions(*s.file, all_rows(n)), d.word_min_count));
+    s.tokenizer_text = w->to_text();
+    s.tokenizer = w;
+  }
+}
+
+void check_image_shape(const Session& s, const models::ModelOptions& o) {
+  const data::ImageShape& im = s.file->info().splits.at("train").image;
+  if (im.height != o.vision.image_size || im.width != o.vision.image_size || im.channels != o.vision.channels) {
+    throw ConfigError(fmt::format("{}: images are {}x{}x{} but the model takes {}x{}x{} (model.preset {}, or the "
+                                  "original checkpoint)",
+                                  s.file->info().path, im.height, im.width, im.channels, o.vision.image_size,
+                                  o.vision.image_size, o.vision.channels, s.cfg.model.preset));
+  }
+}
+
+models::ModelOptions options_from_config(const config::Config& cfg, int64_t vocab_size) {
+  models::ModelOptions o = models::model_preset(cfg.model.preset, models::parse_model_kind(cfg.model.kind));
+  if (cfg.model.embed_dim > 0) o.embed_dim = cfg.model.embed_dim;
+  o.curv_init = cfg.model.curv_init;
+  o.curv_learn = cfg.model.curv_learn;
+  o.text.vocab_size = vocab_size;
+  models::validate(o);
+  return o;
+}
+
+// Same weights on every rank whatever each rank's generator did before: rank 0's.
+void broadcast_weights(const dist::CommPtr& comm, torch::nn::Module& m) {
+  if (comm->world_size() == 1) return;
+  torch::NoGradGuard no_grad;
+  for (auto& p : m.parameters()) comm->broadcast(p, 0);
+}
+
+void make_forget_sets(Session& s) {
+  const config::UnlearnConfig& u = s.cfg.unlearn;
+  const data::DatasetInfo& info = s.file->info();
+  RUNNER_CHECK(!u.forget.empty(), ConfigError, "unlearn.forget: no concept named (give one or several names)");
+  std::vector<int32_t> ids = data::resolve_concepts(u.forget, info.concept_names);
+  if (u.forget_descendants && !info.concept_parent.empty()) ids = data::with_descendants(ids, info.concept_parent);
+  for (int32_t c : ids) s.forget_concepts.push_back(info.concept_names.at(static_cast<size_t>(c)));
+  const auto fr = data::split_forget_retain(s.file->concepts("train"), ids,
+                                            static_cast<int32_t>(info.concept_names.size()));
+  s.forget_rows = fr.forget;
+  s.forget_size = static_cast<int64_t>(fr.forget.size());
+  s.retain_size = static_cast<int64_t>(fr.retain.size());
+  RUNNER_CHECK(s.forget_size > 0, ConfigError,
+               fmt::format("unlearn.forget: concepts [{}] have no rows in {}/train", fmt::join(u.forget, ", "),
+                           info.path));
+  switch (s.method->rows()) {
+    case unlearn::Rows::kAll: break;
+    case unlearn::Rows::kRetain: s.subset = fr.retain; break;
+    case unlearn::Rows::kForget: s.subset = fr.forget; break;
+  }
+  s.partner_of.assign(static_cast<size_t>(info.splits.at("train").size), -1);
+  if (s.method->needs().partners) {
+    RUNNER_CHECK(s.forget_size >= 2, ConfigError,
+                 fmt::format("unlearn.forget: {} needs at least 2 forget rows for partner captions, found {}",
+                             u.method, s.forget_size));
+    const auto partners = data::forget_partners(s.forget_size, s.seed);
+    for (size_t i = 0; i < partners.size(); ++i) {
+      s.partner_of[static_cast<size_t>(fr.forget[i])] = fr.forget[static_cast<size_t>(partners[i])];
+    }
+    const auto caps = read_captions(*s.file, fr.forget);
+    for (size_t i = 0; i < caps.size(); ++i) s.forget_captions.emplace(fr.forget[i], caps[i]);
+  }
+}
+
+}  // namespace
+
+std::map<std::string, std::string> model_extras(const models::ModelOptions& o) {
+  return {{"vision_heads", std::to_string(o.vision.heads)},
+          {"text_heads", std::to_string(o.text.heads)},
+          {"curv_init", fmt::format("{}", o.curv_init)}};
+}
+
+models::ContrastiveModel load_model(const std::string& path, std::map<std::string, std::string>* extras_out,
+                                    models::ModelOptions* options_out) {
+  models::Checkpoint ckpt = models::load_checkpoint(path);
+  models::ModelOptions o = models::infer_model_options(ckpt.model, path);
+  auto get = [&](const char* key) -> const std::string* {
+    auto it = ckpt.extras.find(key);
+    return it == ckpt.extras.end() ? nullptr : &it->second;
+  };
+  try {
+    if (const auto* v = get("vision_heads")) o.vision.heads = std::stoll(*v);
+    if (const auto* v = get("text_heads")) o.text.heads = std::stoll(*v);
+    if (const auto* v = get("curv_init")) o.curv_init = std::stod(*v);
+  } catch (const std::exception&) {
+    throw IoError(fmt::format("{}: malformed model extras (vision_heads, text_heads, curv_init)", path));
+  }
+  models::ContrastiveModel model(o);
+  models::load_state_dict(*model, ckpt.model, path);
+  if (extras_out) *extras_out = ckpt.extras;
+  if (options_out) *options_out = o;
+  return model;
+}
+
+Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool unlearning) {
+  Session s;
+  s.cfg = cfg;
+  s.comm = comm;
+  s.unlearning = unlearning;
+  s.kind = unlearning ? "unlearn" : "train";
+  s.seed = static_cast<uint64_t>(cfg.train.seed);
+  RUNNER_CHECK(cfg.dist.device == "cpu", ConfigError,
+               "dist.device: only 'cpu' is supported by this build's training loop (the GPU path is issue 10)");
+  RUNNER_CHECK(!cfg.data.file.empty(), ConfigError, "data.file: no dataset given");
+  s.file = data::DatasetFile::open(cfg.data.file);
+
+  std::map<std::string, std::string> extras;
+  models::ModelOptions original_options;
+  models::ContrastiveModel original{nullptr};
+  if (unlearning) {
+    RUNNER_CHECK(!cfg.unlearn.original.empty(), ConfigError, "unlearn.original: no original checkpoint given");
+    original = load_model(cfg.unlearn.original, &extras, &original_options);
+  }
+  make_tokenizer(s, extras);
+  s.context_length = unlearning ? original_options.text.context_length
+                                : models::model_preset(cfg.model.preset, models::ModelKind::kMeru).text.context_length;
+
+  const bool meru = unlearning ? original->is_meru() : cfg.model.kind == "meru";
+  s.method = unlearning ? unlearn::make_method(cfg.unlearn, meru) : unlearn::make_pretrain_method();
+  const bool scratch = s.method->from_scratch();
+
+  torch::manual_seed(s.seed);
+  if (!unlearning) {
+    if (cfg.model.init.empty()) {
+      s.model = models::ContrastiveModel(options_from_config(cfg, s.tokenizer->vocab_size()));
+    } else {
+      s.model = load_model(cfg.model.init, nullptr, nullptr);
+    }
+  } else if (scratch) {
+    s.model = models::ContrastiveModel(original_options);  // same architecture, random weights
+  } else {
+    s.model = original;
+  }
+  broadcast_weights(comm, *s.model);
+  check_image_shape(s, s.model->options());
+  RUNNER_CHECK(s.tokenizer->vocab_size() <= s.model->options().text.vocab_size, ConfigError,
+               fmt::format("the tokenizer has {} ids but the text encoder only {}", s.tokenizer->vocab_size(),
+                           s.model->options().text.vocab_size));
+  if (s.model->is_meru()) {
+    // Pretraining follows model.curv_learn; unlearning freezes the curvature unless asked.
+    const bool learn = unlearning && !scratch ? cfg.unlearn.curv_learn : cfg.model.curv_learn;
+    s.model->curv.set_requires_grad(learn);
+  }
+
+  if (unlearning) {
+    make_forget_sets(s);
+    if (s.method->needs().reference) {
+      s.reference = load_model(cfg.unlearn.original, nullptr, nullptr);
+      s.reference->eval();
+      for (auto& p : s.reference->parameters()) p.set_requires_grad(false);
+    }
+  }
+
+  // Optimization settings: the pretraining recipe for train and retrain, unlearn.* otherwise.
+  const bool recipe = !unlearning || scratch;
+  s.steps = recipe ? cfg.train.steps : cfg.unlearn.steps;
+  s.lr = recipe ? cfg.train.lr : cfg.unlearn.lr;
+  s.warmup = recipe ? cfg.train.warmup_steps : cfg.unlearn.warmup_steps;
+  s.adamw = AdamWOptions{cfg.train.beta1, cfg.train.beta2, cfg.train.eps,
+                         recipe ? cfg.train.weight_decay : cfg.unlearn.weight_decay};
+
+  s.ctx.comm = comm;
+  s.ctx.meru = s.model->is_meru();
+  s.ctx.entail_weight = cfg.train.entail_weight;
+  s.ctx.beta_eff = unlearning ? unlearn::effective_beta(cfg.unlearn, s.forget_size, s.retain_size) : 0.0;
+
+  const int64_t pool = s.subset.empty() && !(unlearning && s.method->rows() != unlearn::Rows::kAll)
+                           ? s.file->info().splits.at("train").size
+                           : static_cast<int64_t>(s.subset.size());
+  if (s.method->trains() && pool / comm->world_size() < cfg.data.batch_size) {
+    throw ConfigError(fmt::format("data.batch_size: {} rows per rank x {} ranks exceed the {} rows the {} method "
+                                  "draws from; lower data.batch_size",
+                                  cfg.data.batch_size, comm->world_size(), pool, s.method->name()));
+  }
+  return s;
+}
+
+}  // namespace runner::train

@@ -1,0 +1,128 @@
+// Loss terms of the unlearning methods (SPEC §6), normalised by global counts.
+#include "unlearn/terms.h"
+
+#include <ATen/ATen.h>
+
+#include "core/error.h"
+#include "geometry/lorentz.h"
+#include "losses/contrastive.h"
+
+namespace runner::unlearn {
+
+namespace {
+
+losses::Geometry geometry(const Context& ctx) {
+  return ctx.meru ? losses::Geometry::kLorentz : losses::Geometry::kEuclidean;
+}
+
+at::Tensor as_weights(const at::Tensor& mask) { return mask.to(at::kFloat); }
+
+}  // namespace
+
+void add_part(Terms& out, const std::string& name, const at::Tensor& value) {
+  out.parts.emplace_back(name, value.detach().to(at::kDouble).reshape({}));
+}
+
+at::Tensor global_weighted_mean(const dist::CommPtr& comm, const at::Tensor& values, const at::Tensor& weights) {
+  const at::Tensor w = weights.to(values.scalar_type());
+  at::Tensor total = w.sum().detach().to(at::kDouble).reshape({1}).cpu();
+  comm->all_reduce(total);
+  const double denom = total.item<double>();
+  // The same decision on every rank: the denominator is global.
+  if (!(denom > 0.0)) return at::zeros({}, values.options());
+  return (values * w).sum() * (static_cast<double>(comm->world_size()) / denom);
+}
+
+at::Tensor per_pair_contrastive(const Context& ctx, const Features& f) {
+  return losses::contrastive_per_pair(ctx.comm, geometry(ctx), f.image, f.text, f.logit_scale,
+                                      ctx.meru ? f.curv : at::Tensor());
+}
+
+at::Tensor paired_dist(const at::Tensor& x, const at::Tensor& y, const at::Tensor& curv) {
+  // MERU's pairwise_dist on the diagonal: acosh(max(-c <x, y>_L, 1 + eps)) / sqrt(c), with the
+  // time components sqrt(1/c + |x|^2).
+  const at::Tensor x_time = at::sqrt(1.0 / curv + (x * x).sum(-1));
+  const at::Tensor y_time = at::sqrt(1.0 / curv + (y * y).sum(-1));
+  const at::Tensor inner = (x * y).sum(-1) - x_time * y_time;
+  return at::acosh(at::clamp_min(-curv * inner, 1.0 + geometry::kEps)) / at::sqrt(curv);
+}
+
+at::Tensor paired_similarity(const Context& ctx, const Features& f) {
+  if (ctx.meru) return -paired_dist(f.image, f.text_own, f.curv);
+  return (f.image * f.text_own).sum(-1);  // CLIP features are L2-normalized: the cosine
+}
+
+at::Tensor native_loss(const Context& ctx, const Features& f, const at::Tensor& mask, Terms& out) {
+  const at::Tensor w = mask.defined() ? as_weights(mask) : at::ones({f.image.size(0)}, f.image.options());
+  at::Tensor con = global_weighted_mean(ctx.comm, per_pair_contrastive(ctx, f), w);
+  add_part(out, "contrastive", con);
+  if (!ctx.meru) return con;
+  at::Tensor ent = global_weighted_mean(ctx.comm, losses::entailment_per_pair(f.image, f.text, f.curv), w);
+  add_part(out, "entailment", ent);
+  return con + ctx.entail_weight * ent;
+}
+
+at::Tensor calibrated_contrastive(const Context& ctx, const Features& f, double alpha, Terms& out) {
+  const at::Tensor fw = as_weights(f.forget);
+  const at::Tensor w = (1.0 - fw) + alpha * fw;
+  at::Tensor con = global_weighted_mean(ctx.comm, per_pair_contrastive(ctx, f), w);
+  add_part(out, "con", con);
+  return con;
+}
+
+at::Tensor positive_calibration(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg,
+                                Terms& out) {
+  at::Tensor v;
+  if (!ctx.meru) {
+    v = paired_similarity(ctx, f);
+  } else {
+    const at::Tensor d = paired_dist(f.image, f.text_own, f.curv);
+    v = cfg.pos_mode == "hinge" ? at::clamp_min(cfg.pos_margin - d, 0.0) : -d;
+  }
+  at::Tensor pos = global_weighted_mean(ctx.comm, v, as_weights(f.forget));
+  add_part(out, "pos", pos);
+  return pos;
+}
+
+at::Tensor entailment_calibration(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg,
+                                  Terms& out) {
+  RUNNER_CHECK(ctx.meru, ConfigError, "unlearn.entcal: entailment calibration needs a MERU model");
+  const at::Tensor fw = as_weights(f.forget);
+  const at::Tensor outside = at::clamp_min(geometry::half_aperture(f.text_own, f.curv) + cfg.entcal_margin -
+                                               geometry::oxy_angle(f.text_own, f.image, f.curv),
+                                           0.0);
+  at::Tensor total = global_weighted_mean(ctx.comm, outside, fw);
+  add_part(out, "entcal_out", total);
+  if (cfg.entcal_retain) {
+    at::Tensor keep = global_weighted_mean(ctx.comm, losses::entailment_per_pair(f.image, f.text_own, f.curv), 1.0 - fw);
+    add_part(out, "entcal_retain", keep);
+    total = total + keep;
+  }
+  if (cfg.entcal_partner) {
+    // f.text holds the partner captions on forget rows.
+    at::Tensor into = global_weighted_mean(ctx.comm, losses::entailment_per_pair(f.image, f.text, f.curv), fw);
+    add_part(out, "entcal_partner", into);
+    total = total + into;
+  }
+  return total;
+}
+
+at::Tensor norm_regularization(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg, Terms& out) {
+  RUNNER_CHECK(ctx.meru, ConfigError, "unlearn.norm: norm regularization needs a MERU model");
+  const at::Tensor di = geometry::dist0(f.image, f.curv), dt = geometry::dist0(f.text_own, f.curv);
+  const at::Tensor fw = as_weights(f.forget);
+  at::Tensor v, w;
+  if (cfg.norm_mode == "origin") {
+    v = 0.5 * (di + dt), w = fw;
+  } else {
+    RUNNER_CHECK(f.ref_image_dist0.defined() && f.ref_text_dist0.defined(), Error,
+                 "norm_regularization: reference distances missing (Needs::reference)");
+    v = 0.5 * ((di - f.ref_image_dist0).pow(2) + (dt - f.ref_text_dist0).pow(2));
+    w = cfg.norm_mode == "keep" ? fw : 1.0 - fw;
+  }
+  at::Tensor norm = global_weighted_mean(ctx.comm, v, w);
+  add_part(out, "norm", norm);
+  return norm;
+}
+
+}  // namespace runner::unlearn

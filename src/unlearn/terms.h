@@ -1,0 +1,62 @@
+// The loss terms the methods are assembled from (SPEC §6), each normalised by global counts so
+// that any world size gives the single-process value (see Terms in method.h). Internal to
+// src/unlearn; the tests use it to check each term by hand.
+#pragma once
+
+#include <ATen/TensorOperators.h>
+#include <ATen/core/Tensor.h>
+
+#include "unlearn/method.h"
+
+namespace runner::unlearn {
+
+// sum_i w_i v_i over this rank, times world / (sum of w over every rank): the rank's share of the
+// global weighted mean. values, weights: [B] f32. A zero global weight gives 0 (no NaN, and no
+// gradient): batches with no forget rows contribute no forget terms.
+at::Tensor global_weighted_mean(const dist::CommPtr& comm, const at::Tensor& values, const at::Tensor& weights);
+
+// [B] per-pair symmetric contrastive loss l_i of SPEC §4 with f.image against f.text (gathered
+// over ranks; CLIP: dot of normalized features, MERU: -d_c).
+at::Tensor per_pair_contrastive(const Context& ctx, const Features& f);
+
+// [B] the geometry's similarity of each row's image and own caption: CLIP cosine, MERU -d_c.
+at::Tensor paired_similarity(const Context& ctx, const Features& f);
+
+// [B] Lorentz distance d_c(x_i, y_i) of paired rows (MERU's pairwise_dist on the diagonal).
+at::Tensor paired_dist(const at::Tensor& x, const at::Tensor& y, const at::Tensor& curv);
+
+// The native objective: mean contrastive (+ entail_weight * mean entailment for MERU) over the
+// rows with mask (or every row when mask is undefined). Adds "contrastive" and "entailment".
+at::Tensor native_loss(const Context& ctx, const Features& f, const at::Tensor& mask, Terms& out);
+
+// AC's negative calibration: (sum_R l_i + alpha sum_F l_i^pi) / (|R| + alpha |F|). Adds "con".
+at::Tensor calibrated_contrastive(const Context& ctx, const Features& f, double alpha, Terms& out);
+
+// Positive calibration mean_F of: CLIP cos(img_i, txt_i); MERU -d_c(img_i, txt_i) (neg_dist) or
+// max(0, margin - d_c) (hinge). Adds "pos".
+at::Tensor positive_calibration(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg, Terms& out);
+
+// HAC's entailment calibration: mean_F max(0, half_aperture(t_i) + margin - oxy_angle(t_i, x_i))
+// ("entcal_out"), plus MERU's entailment on retain rows ("entcal_retain") and, as an option,
+// forget images into their partner caption's cone ("entcal_partner"). Returns their sum.
+at::Tensor entailment_calibration(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg,
+                                  Terms& out);
+
+// HAC's norm regularization on distances to the origin (dist0), image and own caption averaged:
+// origin: mean_F dist0; keep: mean_F (dist0 - ref)^2; anchor_retain: mean_R (dist0 - ref)^2. Adds "norm".
+at::Tensor norm_regularization(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg, Terms& out);
+
+// Records a detached copy of `value` under `name`.
+void add_part(Terms& out, const std::string& name, const at::Tensor& value);
+
+// One factory per method file (hac.cpp, ac.cpp, ...); make_method dispatches to them.
+std::unique_ptr<Method> make_hac(const config::UnlearnConfig& cfg);
+std::unique_ptr<Method> make_ac(const config::UnlearnConfig& cfg);
+std::unique_ptr<Method> make_ft();
+std::unique_ptr<Method> make_ga();
+std::unique_ptr<Method> make_ng();
+std::unique_ptr<Method> make_l1(double weight);
+std::unique_ptr<Method> make_retrain();
+std::unique_ptr<Method> make_none();
+
+}  // namespace runner::unlearn
