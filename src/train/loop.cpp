@@ -205,7 +205,8 @@ void Run::open_loss_log(int64_t resumed_step) {
     while (std::getline(in, line)) {
       const auto comma = line.find(',');
       const std::string first = line.substr(0, comma);
-      if (keep.empty() || (!first.empty() && std::stoll(first) < resumed_step)) keep.push_back(line);
+      // Rows are labelled with the steps done: keep those up to the checkpoint.
+      if (keep.empty() || (!first.empty() && std::stoll(first) <= resumed_step)) keep.push_back(line);
     }
   }
   std::ostringstream text;
@@ -326,6 +327,7 @@ int Run::run() {
   if (!s_.method->trains()) {
     save_final();
     write_result("COMPLETED");
+    comm_->barrier();  // result.json is final before any rank returns
     return 0;
   }
 
@@ -381,6 +383,7 @@ int Run::run() {
       core::log_info("preemption signal: checkpointing at step {}/{}", step, s_.steps);
       save_checkpoint(step, opt);
       write_result("PREEMPTED", fmt::format("preempted at step {} (signal); rerun the command to resume", step));
+      comm_->barrier();
       return kExitPreempted;
     }
     bool finite = true;
@@ -406,6 +409,7 @@ int Run::run() {
   save_final();
   if (loss_log_.is_open()) loss_log_.close();
   write_result("COMPLETED");
+    comm_->barrier();  // result.json is final before any rank returns
   return 0;
 }
 

@@ -1,0 +1,254 @@
+// The training loop on 1, 2 and 4 ranks: bitwise determinism, save + resume equals an
+// uninterrupted run, the non-finite guard stops every rank, direction checks for ga and ft, bad
+// concept names, `none`, and completed runs are not redone. Runs `hac train/unlearn` in process
+// on a small Fashion-MNIST file built by rank 0.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "data/dataset.h"
+#include "data/fashion_mnist.h"
+#include "data/sampler.h"
+#include "dist/runtime.h"
+#include "losses/contrastive.h"
+#include "models/checkpoint.h"
+#include "train/loop.h"
+#include "train/run_dir.h"
+#include "train/session.h"
+
+namespace runner::train {
+namespace {
+
+namespace fs = std::filesystem;
+
+dist::CommPtr comm() { return dist::world(); }
+
+// A scratch directory every rank agrees on, with a small Fashion-MNIST file made by rank 0.
+class TrainMpi : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    std::string d;
+    if (comm()->rank() == 0) {
+      d = (fs::temp_directory_path() / ("hac_train_mpi_" + std::to_string(::getpid()))).string();
+      fs::remove_all(d);
+      fs::create_directories(d);
+      data::FashionMnistOptions o;
+      o.out = d + "/fm.h5";
+      o.max_train = 1200;
+      o.max_test = 100;
+      data::build_fashion_mnist(o);
+    }
+    dir_ = comm()->broadcast_string(d, 0);
+    comm()->barrier();
+  }
+  static void TearDownTestSuite() {
+    comm()->barrier();
+    if (comm()->rank() == 0) fs::remove_all(dir_);
+  }
+
+  static config::Config base(const std::string& name) {
+    config::Config c;
+    c.data.file = dir_ + "/fm.h5";
+    c.data.batch_size = 16;
+    c.data.prefetch = 2;
+    c.model.kind = "meru";
+    c.model.preset = "tiny";
+    c.train.steps = 6;
+    c.train.warmup_steps = 2;
+    c.train.lr = 1e-3;
+    c.train.seed = 3;
+    c.train.log_every = 1000;
+    c.output.dir = dir_ + "/" + name;
+    return c;
+  }
+
+  static std::string original() {
+    static std::string path;
+    if (path.empty()) {
+      config::Config c = base("original");
+      // Global batch 64 on any world size, 100 steps: enough to get well below chance, so that
+      // the direction checks below measure something.
+      c.data.batch_size = 64 / comm()->world_size();
+      c.train.steps = 100;
+      c.train.warmup_steps = 10;
+      c.train.lr = 2e-3;
+      EXPECT_EQ(run_pretrain(c, comm(), {}), 0);
+      path = c.output.dir + "/model.pt";
+    }
+    return path;
+  }
+
+  static config::Config unlearn_cfg(const std::string& name, const std::string& method) {
+    config::Config c = base(name);
+    c.unlearn.method = method;
+    c.unlearn.original = original();
+    c.unlearn.forget = {"sandal"};
+    c.unlearn.steps = 6;
+    c.unlearn.lr = 1e-3;
+    return c;
+  }
+
+  static std::string text(const std::string& path) { return core::read_text_file(path); }
+
+  static std::string dir_;
+};
+std::string TrainMpi::dir_;
+
+void expect_same_weights(const std::string& a, const std::string& b) {
+  const models::Checkpoint ca = models::load_checkpoint(a), cb = models::load_checkpoint(b);
+  ASSERT_EQ(ca.model.size(), cb.model.size());
+  for (size_t i = 0; i < ca.model.size(); ++i) {
+    EXPECT_EQ(ca.model[i].first, cb.model[i].first);
+    EXPECT_TRUE(at::equal(ca.model[i].second, cb.model[i].second)) << ca.model[i].first;
+  }
+}
+
+TEST_F(TrainMpi, SameSeedGivesBitwiseIdenticalLosses) {
+  const config::Config a = base("det_a"), b = base("det_b");
+  ASSERT_EQ(run_pretrain(a, comm(), {}), 0);
+  ASSERT_EQ(run_pretrain(b, comm(), {}), 0);
+  const std::string la = text(a.output.dir + "/losses.csv");
+  EXPECT_EQ(la, text(b.output.dir + "/losses.csv"));
+  EXPECT_EQ(std::count(la.begin(), la.end(), '\n'), 7);  // header + 6 steps
+  expect_same_weights(a.output.dir + "/model.pt", b.output.dir + "/model.pt");
+  EXPECT_EQ(ResultFile::read_status(a.output.dir + "/result.json"), "COMPLETED");
+}
+
+TEST_F(TrainMpi, StopAndResumeEqualsUninterrupted) {
+  const config::Config whole = base("whole"), parts = base("parts");
+  ASSERT_EQ(run_pretrain(whole, comm(), {}), 0);
+  RunInfo stop;
+  stop.stop_after_steps = 3;
+  ASSERT_EQ(run_pretrain(parts, comm(), stop), kExitPreempted);
+  EXPECT_EQ(ResultFile::read_status(parts.output.dir + "/result.json"), "PREEMPTED");
+  EXPECT_FALSE(fs::exists(parts.output.dir + "/model.pt"));
+  ASSERT_EQ(list_checkpoints(parts.output.dir + "/checkpoints").size(), 1u);
+  ASSERT_EQ(run_pretrain(parts, comm(), {}), 0);
+  EXPECT_EQ(text(whole.output.dir + "/losses.csv"), text(parts.output.dir + "/losses.csv"));
+  expect_same_weights(whole.output.dir + "/model.pt", parts.output.dir + "/model.pt");
+  EXPECT_EQ(ResultFile::read_status(parts.output.dir + "/result.json"), "COMPLETED");
+}
+
+TEST_F(TrainMpi, HacResumeEqualsUninterrupted) {
+  // HAC with every part on: partner captions and the frozen reference model take part.
+  const config::Config whole = unlearn_cfg("hac_whole", "hac"), parts = unlearn_cfg("hac_parts", "hac");
+  ASSERT_EQ(run_unlearn(whole, comm(), {}), 0);
+  RunInfo stop;
+  stop.stop_after_steps = 3;
+  ASSERT_EQ(run_unlearn(parts, comm(), stop), kExitPreempted);
+  ASSERT_EQ(run_unlearn(parts, comm(), {}), 0);
+  EXPECT_EQ(text(whole.output.dir + "/losses.csv"), text(parts.output.dir + "/losses.csv"));
+  expect_same_weights(whole.output.dir + "/model.pt", parts.output.dir + "/model.pt");
+}
+
+TEST_F(TrainMpi, CompletedRunIsNotRedone) {
+  const config::Config c = base("done");
+  ASSERT_EQ(run_pretrain(c, comm(), {}), 0);
+  const auto before = fs::last_write_time(c.output.dir + "/model.pt");
+  ASSERT_EQ(run_pretrain(c, comm(), {}), 0);
+  EXPECT_EQ(before, fs::last_write_time(c.output.dir + "/model.pt"));
+}
+
+TEST_F(TrainMpi, ResumeRefusesAnotherConfig) {
+  config::Config c = base("other");
+  RunInfo stop;
+  stop.stop_after_steps = 2;
+  ASSERT_EQ(run_pretrain(c, comm(), stop), kExitPreempted);
+  c.train.lr = 2e-3;
+  EXPECT_THROW(run_pretrain(c, comm(), {}), ConfigError);
+  comm()->barrier();
+}
+
+TEST_F(TrainMpi, NonFiniteLossStopsEveryRankWithFailed) {
+  config::Config c = base("nan");
+  c.train.lr = 1e30;
+  c.train.warmup_steps = 0;
+  c.train.steps = 20;
+  try {
+    run_pretrain(c, comm(), {});
+    ADD_FAILURE() << "no error for a non-finite loss";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite loss at step"), std::string::npos) << e.what();
+  }
+  comm()->barrier();
+  if (comm()->rank() == 0) {
+    const std::string r = text(c.output.dir + "/result.json");
+    EXPECT_NE(r.find("\"FAILED\""), std::string::npos);
+    EXPECT_NE(r.find("non-finite loss at step"), std::string::npos);
+  }
+}
+
+TEST_F(TrainMpi, UnknownConceptFailsBeforeTraining) {
+  config::Config c = unlearn_cfg("bad_concept", "hac");
+  c.unlearn.forget = {"sandals"};
+  try {
+    run_unlearn(c, comm(), {});
+    ADD_FAILURE() << "no error for an unknown concept";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("sandals"), std::string::npos) << e.what();
+  }
+  comm()->barrier();
+  EXPECT_EQ(ResultFile::read_status(c.output.dir + "/result.json"), "FAILED");
+  EXPECT_TRUE(list_checkpoints(c.output.dir + "/checkpoints").empty());
+}
+
+TEST_F(TrainMpi, NoneKeepsTheOriginal) {
+  const config::Config c = unlearn_cfg("none", "none");
+  ASSERT_EQ(run_unlearn(c, comm(), {}), 0);
+  expect_same_weights(original(), c.output.dir + "/model.pt");
+}
+
+// Mean per-pair contrastive loss of a model file over fixed train rows (world 1), separately for
+// the rows with `mask` set and the others: every row competes with every other, so forget rows
+// are judged against retain captions too.
+std::pair<double, double> pair_losses(const std::string& model_path, const std::string& file,
+                                      const std::vector<int64_t>& rows, const std::vector<bool>& mask) {
+  std::map<std::string, std::string> extras;
+  models::ContrastiveModel m = load_model(model_path, &extras, nullptr);
+  m->eval();
+  torch::NoGradGuard no_grad;
+  const auto tok = models::WordTokenizer::from_text(extras.at("tokenizer"));
+  const data::Rows r = data::DatasetFile::open(file)->read("train", rows);
+  const at::Tensor pixels = r.images.permute({0, 3, 1, 2}).to(at::kFloat) / 255.0;
+  const at::Tensor img = m->encode_image(pixels), txt = m->encode_text(models::tokenize(tok, r.captions, 32));
+  const at::Tensor l = losses::contrastive_per_pair(dist::make_self_comm(), losses::Geometry::kLorentz, img, txt,
+                                                    m->logit_scale, m->curvature());
+  double in = 0, out = 0;
+  int64_t n_in = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    (mask[i] ? in : out) += l[static_cast<int64_t>(i)].item<double>();
+    n_in += mask[i];
+  }
+  return {in / static_cast<double>(n_in), out / static_cast<double>(static_cast<int64_t>(rows.size()) - n_in)};
+}
+
+TEST_F(TrainMpi, GaRaisesForgetLossAndFtLowersRetainLoss) {
+  const std::string file = dir_ + "/fm.h5";
+  const auto f = data::DatasetFile::open(file);
+  const auto sets = data::split_forget_retain(f->concepts("train"), {5}, 13);  // 5 = sandal
+  std::vector<int64_t> rows(sets.forget.begin(), sets.forget.begin() + 32);
+  rows.insert(rows.end(), sets.retain.begin(), sets.retain.begin() + 96);
+  std::vector<bool> is_forget(rows.size(), false);
+  std::fill(is_forget.begin(), is_forget.begin() + 32, true);
+  const auto [forget_before, retain_before] = pair_losses(original(), file, rows, is_forget);
+
+  config::Config ga = unlearn_cfg("ga", "ga");
+  ga.unlearn.steps = 4;
+  ASSERT_EQ(run_unlearn(ga, comm(), {}), 0);
+  EXPECT_GT(pair_losses(ga.output.dir + "/model.pt", file, rows, is_forget).first, forget_before + 0.05);
+
+  config::Config ft = unlearn_cfg("ft", "ft");
+  ft.unlearn.steps = 15;
+  ASSERT_EQ(run_unlearn(ft, comm(), {}), 0);
+  EXPECT_LT(pair_losses(ft.output.dir + "/model.pt", file, rows, is_forget).second, retain_before);
+}
+
+}  // namespace
+}  // namespace runner::train
