@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `hac train` / `hac unlearn` from the command line on 2 MPI ranks: a SIGUSR2 to mpirun (what
+# Slurm's --signal sends) checkpoints every rank, exits 75 with PREEMPTED, and rerunning the same
+# command resumes to exactly the losses of an uninterrupted run; SIGTERM does the same for one
+# process; a non-finite loss ends every rank with FAILED; bad configs exit 2 naming the key.
+set -u
+mpirun=$1 hac=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+status=0
+fail() { echo "FAIL: $*"; status=1; }
+
+"$hac" data fashion-mnist --out "$dir/fm.h5" --train 1200 --test 100 >/dev/null || { echo "FAIL: dataset"; exit 1; }
+cat > "$dir/train.yaml" <<YAML
+data: {file: $dir/fm.h5, batch_size: 16, prefetch: 2}
+model: {kind: meru, preset: tiny}
+train: {steps: 300, lr: 0.001, warmup_steps: 10, log_every: 50, seed: 1}
+YAML
+
+# 1. Preempt a 2-rank run with SIGUSR2 sent to mpirun, once it has made progress.
+"$mpirun" -np 2 "$hac" train "$dir/train.yaml" --set output.dir="$dir/pre" >"$dir/pre.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do
+  [ -f "$dir/pre/losses.csv" ] && [ "$(wc -l <"$dir/pre/losses.csv")" -gt 20 ] && break
+  sleep 0.1
+done
+kill -USR2 "$pid"
+timeout 60 tail --pid="$pid" -f /dev/null
+wait "$pid"; rc=$?
+[ "$rc" -eq 75 ] || fail "preempted run exited $rc, expected 75"; tail -n 3 "$dir/pre.log"
+grep -q '"status": "PREEMPTED"' "$dir/pre/result.json" || fail "result.json is not PREEMPTED"
+ls "$dir/pre/checkpoints"/step_*.pt >/dev/null 2>&1 || fail "no checkpoint after preemption"
+[ -e "$dir/pre/model.pt" ] && fail "a preempted run wrote model.pt"
+
+# 2. The same command resumes and ends with the losses of an uninterrupted run, bit for bit.
+"$mpirun" -np 2 "$hac" train "$dir/train.yaml" --set output.dir="$dir/pre" >"$dir/resume.log" 2>&1 \
+  || fail "resume exited $?"
+grep -q "resuming from" "$dir/resume.log" || fail "the rerun did not resume"
+grep -q '"status": "COMPLETED"' "$dir/pre/result.json" || fail "resumed run is not COMPLETED"
+"$mpirun" -np 2 "$hac" train "$dir/train.yaml" --set output.dir="$dir/whole" >/dev/null 2>&1 || fail "whole run"
+cmp -s "$dir/pre/losses.csv" "$dir/whole/losses.csv" || fail "preempted + resumed losses differ from an uninterrupted run"
+
+# 3. SIGTERM to a single process does the same.
+"$hac" train "$dir/train.yaml" --set output.dir="$dir/term" >"$dir/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do
+  [ -f "$dir/term/losses.csv" ] && [ "$(wc -l <"$dir/term/losses.csv")" -gt 5 ] && break
+  sleep 0.1
+done
+kill -TERM "$pid"; wait "$pid"; rc=$?
+[ "$rc" -eq 75 ] || fail "SIGTERM run exited $rc, expected 75"
+grep -q '"status": "PREEMPTED"' "$dir/term/result.json" || fail "SIGTERM: result.json is not PREEMPTED"
+
+# 4. A non-finite loss stops both ranks, FAILED, naming the step.
+start=$(date +%s)
+timeout 60 "$mpirun" -np 2 "$hac" train "$dir/train.yaml" --set output.dir="$dir/nan" --set train.lr=1e30 \
+  --set train.warmup_steps=0 >"$dir/nan.log" 2>&1
+rc=$?
+[ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] || fail "non-finite run exited $rc"
+[ $(( $(date +%s) - start )) -lt 50 ] || fail "non-finite run took too long"
+grep -q "non-finite loss at step" "$dir/nan.log" || fail "no non-finite error line"
+grep -q '"status": "FAILED"' "$dir/nan/result.json" || fail "non-finite: result.json is not FAILED"
+
+# 5. Bad configs: exit 2, the message names the key or the concept.
+printf 'train:\n  lr_max: 1\n' > "$dir/bad.yaml"
+out=$("$hac" train "$dir/bad.yaml" 2>&1); rc=$?
+[ "$rc" -eq 2 ] || fail "unknown key exited $rc"; grep -q "lr_max" <<<"$out" || fail "unknown key not named: $out"
+out=$("$hac" unlearn "$dir/train.yaml" --set unlearn.original="$dir/whole/model.pt" --set "unlearn.forget=[sandals]" \
+  --set output.dir="$dir/bad" 2>&1); rc=$?
+[ "$rc" -eq 2 ] || fail "unknown concept exited $rc"; grep -q "sandals" <<<"$out" || fail "unknown concept not named: $out"
+grep -q '"status": "FAILED"' "$dir/bad/result.json" || fail "unknown concept: result.json is not FAILED"
+out=$("$hac" unlearn "$dir/train.yaml" --set unlearn.original="$dir/nothere.pt" --set "unlearn.forget=[sandal]" \
+  --set output.dir="$dir/bad2" 2>&1); rc=$?
+[ "$rc" -ne 0 ] || fail "missing original exited 0"; grep -q "nothere.pt" <<<"$out" || fail "missing original not named: $out"
+
+# 6. Each method runs from the command line on 2 ranks and writes its outputs.
+for m in hac ac ft ga ng l1 retrain none; do
+  "$mpirun" -np 2 "$hac" unlearn "$dir/train.yaml" --set unlearn.original="$dir/whole/model.pt" \
+    --set unlearn.method=$m --set "unlearn.forget=[sandal, footwear]" --set unlearn.steps=3 --set train.steps=3 \
+    --set output.dir="$dir/u_$m" >"$dir/u_$m.log" 2>&1 || { fail "$m exited $?"; tail -n 5 "$dir/u_$m.log"; }
+  grep -q '"status": "COMPLETED"' "$dir/u_$m/result.json" || fail "$m: result.json is not COMPLETED"
+  [ -s "$dir/u_$m/model.pt" ] && [ -s "$dir/u_$m/config.yaml" ] || fail "$m: outputs missing"
+done
+exit $status
