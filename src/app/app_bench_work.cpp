@@ -17,6 +17,8 @@
 #include "dist/runtime.h"
 #include "losses/contrastive.h"
 #include "models/contrastive_model.h"
+#include "train/optim.h"
+#include "unlearn/method.h"
 
 namespace runner::app {
 namespace {
@@ -100,39 +102,75 @@ int run_bench_data(const BenchDataOptions& o) {
 }
 
 struct BenchStepOptions {
-  std::string preset = "tiny", kind = "meru";
-  int64_t batch = 64;
-  int steps = 5, warmup = 1;
+  std::string preset = "tiny", kind = "meru", json;
+  int64_t batch = 128;
+  int steps = 20, warmup = 3, threads = 0;
 };
 
+// The step `hac train` runs (src/train): encoders, the native loss over features gathered from
+// every rank (MERU: contrastive + 0.2 entailment), backward, bucketed gradient all-reduce, AdamW
+// with MERU's parameter groups. Inputs are fixed random tensors, so no data loading is timed.
 int run_bench_step(const BenchStepOptions& o) {
-  auto comm = dist::init_world();
+  dist::InitOptions init;
+  init.threads = o.threads;
+  auto comm = dist::init_world(init);
   torch::manual_seed(0);
   models::ContrastiveModel model(models::model_preset(o.preset, models::parse_model_kind(o.kind)));
   const auto& mo = model->options();
+  train::NamedTensors named;
   std::vector<at::Tensor> params;
-  for (auto& p : model->parameters()) if (p.requires_grad()) params.push_back(p);
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-4).weight_decay(0.2));
+  for (const auto& item : model->named_parameters()) {
+    if (!item.value().requires_grad()) continue;
+    named.emplace_back(item.key(), item.value());
+    params.push_back(item.value());
+  }
+  train::AdamW opt(named, train::AdamWOptions{0.9, 0.98, 1e-8, 0.2});
   dist::GradReducer reducer(comm, params);
-  at::Tensor pixels = torch::rand({o.batch, mo.vision.channels, mo.vision.image_size, mo.vision.image_size});
-  at::Tensor tokens = torch::randint(1, mo.text.vocab_size - 1, {o.batch, std::min<int64_t>(mo.text.context_length, 16)}, torch::kLong);
-  const auto geo = model->is_meru() ? losses::Geometry::kLorentz : losses::Geometry::kEuclidean;
-  double timed = 0;
+  const auto method = unlearn::make_pretrain_method();
+  unlearn::Context ctx;
+  ctx.comm = comm;
+  ctx.meru = model->is_meru();
+  const int64_t side = mo.vision.image_size;
+  const at::Tensor pixels = torch::rand({o.batch, mo.vision.channels, side, side});
+  at::Tensor tokens = torch::randint(1, mo.text.vocab_size - 1, {o.batch, std::min<int64_t>(mo.text.context_length, 16)},
+                                     torch::kLong);
+  tokens.select(1, tokens.size(1) - 1).fill_(mo.text.vocab_size - 1);  // the end token pools the sequence
+  double timed = 0, comm_s = 0;
   for (int s = 0; s < o.warmup + o.steps; ++s) {
     const auto t0 = Clock::now();
     opt.zero_grad();
-    at::Tensor img = model->encode_image(pixels), txt = model->encode_text(tokens);
-    at::Tensor loss = losses::contrastive(comm, geo, img, txt, model->logit_scale, model->curvature());
-    loss.backward();
+    unlearn::Features f;
+    f.image = model->encode_image(pixels);
+    f.text_own = f.text = model->encode_text(tokens);
+    f.forget = at::zeros({o.batch}, at::kBool);
+    f.logit_scale = model->logit_scale;
+    if (model->is_meru()) f.curv = model->curvature();
+    const unlearn::Terms t = method->loss(ctx, f);
+    t.loss.backward();
+    const auto t1 = Clock::now();
     reducer.reduce();
-    opt.step();
-    if (s >= o.warmup) timed += seconds_since(t0);
+    const double reduce_s = seconds_since(t1);
+    opt.step(1e-4);
+    if (s >= o.warmup) timed += seconds_since(t0), comm_s += reduce_s;
   }
-  const double sps = o.batch * o.steps / timed;
-  at::Tensor all = comm->all_gather(at::tensor({sps}, at::kDouble));
-  core::log_info("bench step: {} {} batch {} per rank, {} rank(s), {} torch threads: {:.1f} samples/s per rank, "
-                 "{:.3f} s per step", o.kind, o.preset, o.batch, comm->world_size(), at::get_num_threads(),
-                 all.mean().item<double>(), o.batch / all.mean().item<double>());
+  const double sps = static_cast<double>(o.batch * o.steps) / timed;
+  at::Tensor stats = at::tensor({sps, comm_s / timed}, at::kDouble);
+  comm->all_reduce(stats);
+  const double per_rank = stats[0].item<double>() / comm->world_size();
+  const double share = stats[1].item<double>() / comm->world_size();
+  core::log_info("bench step: {} {} batch {} per rank, {} rank(s) x {} torch thread(s): {:.1f} samples/s per rank, "
+                 "{:.1f} in all, {:.4f} s per step, gradient all-reduce {:.1f}% of the step",
+                 o.kind, o.preset, o.batch, comm->world_size(), at::get_num_threads(), per_rank,
+                 per_rank * comm->world_size(), o.batch / per_rank, 100.0 * share);
+  if (comm->rank() == 0 && !o.json.empty()) {
+    std::ofstream out(o.json);
+    out << fmt::format(R"({{"kind": "{}", "preset": "{}", "batch": {}, "ranks": {}, "threads": {}, )"
+                       R"("samples_per_s_per_rank": {}, "samples_per_s": {}, "allreduce_share": {}}})",
+                       o.kind, o.preset, o.batch, comm->world_size(), at::get_num_threads(), per_rank,
+                       per_rank * comm->world_size(), share)
+        << "\n";
+    if (!out) throw IoError(fmt::format("{}: cannot write", o.json));
+  }
   comm->barrier();
   dist::finalize_world();
   return 0;
@@ -153,11 +191,15 @@ void add_bench_work(CLI::App& bench, Action& action) {
   data->callback([&action, d] { action = [d] { return run_bench_data(*d); }; });
 
   auto s = std::make_shared<BenchStepOptions>();
-  auto* step = bench.add_subcommand("step", "Training-step throughput (forward, backward, all-reduce, AdamW)");
+  auto* step = bench.add_subcommand(
+      "step", "Training-step throughput of `hac train` (forward, loss, backward, all-reduce, AdamW)");
   step->add_option("--preset", s->preset, "Model preset (tiny, vit_s, vit_b, vit_l)")->capture_default_str();
   step->add_option("--kind", s->kind, "clip or meru")->capture_default_str();
   step->add_option("--batch", s->batch, "Batch size per rank")->capture_default_str();
   step->add_option("--steps", s->steps, "Timed steps")->capture_default_str();
+  step->add_option("--warmup", s->warmup, "Untimed steps first")->capture_default_str();
+  step->add_option("--threads", s->threads, "Torch threads per rank (0 = cores / ranks)")->capture_default_str();
+  step->add_option("--json", s->json, "Also write the figures to this JSON file");
   step->callback([&action, s] { action = [s] { return run_bench_step(*s); }; });
 }
 

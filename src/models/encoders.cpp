@@ -50,15 +50,15 @@ at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   // Fused kernels (flash / memory-efficient on GPU, a fused CPU kernel) where they exist.
   return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, causal);
 #else
-  // LibTorch 1.13 has no public fused attention on the CPU; this is its math path.
-  const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-  at::Tensor scores = at::matmul(q, k.transpose(-2, -1)) * scale;
-  if (causal) {
-    const int64_t l = q.size(-2);
-    at::Tensor mask = at::ones({l, l}, q.options().dtype(at::kBool)).triu(1);
-    scores = scores.masked_fill(mask, -std::numeric_limits<double>::infinity());
-  }
-  return at::matmul(at::softmax(scores, -1), v);
+  // LibTorch 1.13 has no public fused attention on the CPU. This is the math path of
+  // nn.MultiheadAttention, with the scale and the causal mask folded into one baddbmm.
+  const int64_t b = q.size(0), h = q.size(1), l = q.size(2), d = q.size(3);
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const at::Tensor q3 = q.reshape({b * h, l, d}), k3 = k.reshape({b * h, l, d}), v3 = v.reshape({b * h, l, d});
+  const at::Tensor bias = causal ? at::full({l, l}, -std::numeric_limits<double>::infinity(), q.options()).triu(1)
+                                 : at::zeros({1, 1}, q.options());
+  const at::Tensor scores = at::baddbmm(bias, q3, k3.transpose(1, 2), /*beta=*/causal ? 1.0 : 0.0, /*alpha=*/scale);
+  return at::bmm(at::softmax(scores, -1), v3).view({b, h, l, d});
 #endif
 }
 

@@ -133,8 +133,8 @@ TEST(ContrastiveModel, EncodersAndGeometry) {
     ContrastiveModel m(model_preset("tiny", kind));
     at::Tensor img = m->encode_image(torch::rand({4, 1, 28, 28}));
     at::Tensor txt = m->encode_text(torch::randint(1, 500, {4, 10}, torch::kLong));
-    EXPECT_EQ(img.sizes(), (std::vector<int64_t>{4, 32}));
-    EXPECT_EQ(txt.sizes(), (std::vector<int64_t>{4, 32}));
+    EXPECT_EQ(img.sizes(), (std::vector<int64_t>{4, 64}));
+    EXPECT_EQ(txt.sizes(), (std::vector<int64_t>{4, 64}));
     EXPECT_EQ(m->encode_image(torch::rand({2, 1, 28, 28}), /*project=*/false).size(1), 64);
     at::Tensor sim = m->similarity(img, txt);
     EXPECT_EQ(sim.sizes(), (std::vector<int64_t>{4, 4}));
@@ -217,20 +217,20 @@ TEST(LoadStateDict, ReportsEveryProblemByNameAndRefusesAPartialLoad) {
 TEST(InferModelOptions, RecoversTheArchitectureFromNames) {
   for (ModelKind kind : {ModelKind::kClip, ModelKind::kMeru}) {
     ModelOptions o = model_preset("tiny", kind);
-    o.vision.depth = 3;
+    o.vision.depth = 2;
     o.text.depth = 1;
     ContrastiveModel m(o);
     ModelOptions got = infer_model_options(named_state(*m), "m");
     EXPECT_EQ(got.kind, kind);
     EXPECT_EQ(got.vision.image_size, 28);
-    EXPECT_EQ(got.vision.patch_size, 4);
+    EXPECT_EQ(got.vision.patch_size, 7);
     EXPECT_EQ(got.vision.channels, 1);
     EXPECT_EQ(got.vision.width, 64);
-    EXPECT_EQ(got.vision.depth, 3);
+    EXPECT_EQ(got.vision.depth, 2);
     EXPECT_EQ(got.text.depth, 1);
     EXPECT_EQ(got.text.vocab_size, 512);
     EXPECT_EQ(got.text.context_length, 32);
-    EXPECT_EQ(got.embed_dim, 32);
+    EXPECT_EQ(got.embed_dim, 64);
     EXPECT_NEAR(got.pixel_mean[0], 0.286, 1e-6);
     // The inferred options build a model the state dict loads into completely.
     ContrastiveModel rebuilt(got);
