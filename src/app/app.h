@@ -4,6 +4,8 @@
 #include <functional>
 #include <string>
 
+#include "train/loop.h"
+
 namespace CLI {
 class App;
 }
@@ -22,6 +24,10 @@ void add_checkpoint(CLI::App& app, Action& action);
 void add_data(CLI::App& app, Action& action);
 // `train`, `unlearn` and `config`.
 void add_train(CLI::App& app, Action& action);
+
+// `eval`; and the evaluation train/unlearn run before writing COMPLETED.
+void add_eval(CLI::App& app, Action& action);
+std::function<std::string(const train::Trained&)> evaluation_hook();
 
 // The text `hac --version` prints: the runner, its libraries and the git commit.
 std::string version_text();

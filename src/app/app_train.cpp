@@ -26,7 +26,7 @@ int run_job(const RunOptions& o, bool unlearning) {
   dist::InitOptions init;
   init.threads = static_cast<int>(cfg.dist.threads);
   auto comm = dist::init_world(init);
-  const train::RunInfo info{command_line(), version_text(), o.stop_after};
+  train::RunInfo info{command_line(), version_text(), o.stop_after, evaluation_hook()};
   const int code = unlearning ? train::run_unlearn(cfg, comm, info) : train::run_pretrain(cfg, comm, info);
   dist::finalize_world();
   return code;

@@ -38,6 +38,7 @@ int run_cli(int argc, char** argv) {
   add_checkpoint(app, action);
   add_data(app, action);
   add_train(app, action);
+  add_eval(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -18,6 +18,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "config/validate.h"
 #include "core/error.h"
 
 namespace runner::config {
@@ -94,6 +95,22 @@ void visit(V& v, UnlearnConfig& c) {
 }
 
 template <class V>
+void visit(V& v, EvalConfig& c) {
+  v("enabled", c.enabled, "evaluate at the end of `hac train` and `hac unlearn`");
+  v("split", c.split, "train | test: zero-shot, retrieval, hierarchy and k-NN queries come from this split");
+  v("max_rows", c.max_rows, "rows of that split (seeded sample); 0 = all");
+  v("templates", c.templates, "zero-shot prompts; {} is replaced by the class name, features averaged per class");
+  v("batch_size", c.batch_size, "rows per encoder call (fixed chunks: equal numbers at any rank count)");
+  v("audit_rows", c.audit_rows, "membership audit: at most this many member, non-member and forget pairs");
+  v("retrain", c.retrain, "the retrain reference's model.pt: its audit too, and the gap to it");
+  v("knn_k", c.knn_k, "k of the k-NN classifier on frozen image features");
+  v("knn_bank_rows", c.knn_bank_rows, "train rows forming the k-NN bank");
+  v("cka_rows", c.cka_rows, "rows of the fixed sample for linear CKA against the original");
+  v("embedding_rows", c.embedding_rows, "rows whose embeddings are written for figures");
+  v("seed", c.seed, "seed of the samples above");
+}
+
+template <class V>
 void visit(V& v, DistConfig& c) {
   v("threads", c.threads, "torch threads per rank; 0 = cores / ranks on the host");
   v("device", c.device, "cpu | cuda (one GPU per rank, local rank)");
@@ -112,6 +129,7 @@ void for_each_section(Config& c, F&& f) {
   f("model", "architecture and initial weights", c.model);
   f("train", "pretraining (AdamW, warmup then cosine decay)", c.train);
   f("unlearn", "the unlearning method and its losses", c.unlearn);
+  f("eval", "metrics at the end of a run and `hac eval` (not part of the run id)", c.eval);
   f("dist", "threads and device of each rank", c.dist);
   f("output", "where the run writes its files", c.output);
 }
@@ -119,7 +137,7 @@ void for_each_section(Config& c, F&& f) {
 // Keys that change how a run is written or logged but not what it computes; the run id
 // (DESIGN §6) must not change with them.
 bool is_semantic(const std::string& section, const std::string& key) {
-  if (section == "output") return false;
+  if (section == "output" || section == "eval") return false;
   return !((section == "train" && key == "log_every") || (section == "data" && key == "prefetch") ||
            (section == "dist" && key == "threads"));
 }
@@ -155,7 +173,9 @@ std::string format_value(const std::string& s) {
   return out + "\"";
 }
 std::string format_value(int64_t v) { return fmt::format("{}", v); }
-std::string format_value(double v) {
+}  // namespace
+
+std::string format_double(double v) {
   // fmt's shortest representation reads back to the same bits; the ".0" keeps "1" and "1e-08" floats
   // for YAML 1.1 readers too (PyYAML).
   std::string s = fmt::format("{}", v);
@@ -163,6 +183,10 @@ std::string format_value(double v) {
   if (s.find('.') == std::string::npos && s.find('e') != std::string::npos) s.insert(s.find('e'), ".0");
   return s;
 }
+
+namespace {
+
+std::string format_value(double v) { return format_double(v); }
 std::string format_value(bool v) { return v ? "true" : "false"; }
 std::string format_value(const std::vector<std::string>& v) {
   std::string out = "[";
@@ -393,31 +417,8 @@ void apply_override(Config& c, const std::string& text) {
   });
 }
 
-// ---- Validation helpers ---------------------------------------------------------------------
-
 [[noreturn]] void invalid(const std::string& key, const std::string& shown, const std::string& rule) {
   throw ConfigError(fmt::format("invalid value {} for {}: {}", shown, key, rule));
-}
-
-void check_one_of(const char* key, const std::string& v, std::initializer_list<const char*> allowed) {
-  for (const char* a : allowed) {
-    if (v == a) return;
-  }
-  invalid(key, fmt::format("'{}'", v), "must be one of " + join({allowed.begin(), allowed.end()}, ", "));
-}
-
-void check_int(const char* key, int64_t v, int64_t min) {
-  if (v < min) invalid(key, format_value(v), fmt::format("must be >= {}", min));
-}
-// The comparisons are written so that NaN fails them.
-void check_nonnegative(const char* key, double v) {
-  if (!(v >= 0)) invalid(key, format_value(v), "must be >= 0");
-}
-void check_positive(const char* key, double v) {
-  if (!(v > 0)) invalid(key, format_value(v), "must be > 0");
-}
-void check_unit(const char* key, double v) {
-  if (!(v >= 0 && v < 1)) invalid(key, format_value(v), "must be in [0, 1)");
 }
 
 // Non-finite doubles would be written as "inf"/"nan", which do not read back.
@@ -509,57 +510,7 @@ void validate(const Config& c) {
     visit(check, section);
   });
 
-  const DataConfig& d = c.data;
-  check_int("data.batch_size", d.batch_size, 1);
-  check_int("data.prefetch", d.prefetch, 0);
-  check_one_of("data.tail", d.tail, {"drop", "pad"});
-  check_one_of("data.tokenizer", d.tokenizer, {"word", "clip_bpe"});
-  if (d.tokenizer == "clip_bpe" && d.vocab_file.empty()) {
-    invalid("data.vocab_file", "\"\"", "data.tokenizer clip_bpe needs the BPE vocabulary file "
-            "(bpe_simple_vocab_16e6.txt.gz)");
-  }
-  check_int("data.word_min_count", d.word_min_count, 1);
-
-  const ModelConfig& m = c.model;
-  check_one_of("model.kind", m.kind, {"clip", "meru"});
-  check_one_of("model.preset", m.preset, {"tiny", "vit_s", "vit_b", "vit_l"});
-  check_positive("model.curv_init", m.curv_init);
-  check_int("model.embed_dim", m.embed_dim, 0);
-
-  const TrainConfig& t = c.train;
-  check_int("train.steps", t.steps, 1);
-  check_positive("train.lr", t.lr);
-  check_nonnegative("train.weight_decay", t.weight_decay);
-  check_unit("train.beta1", t.beta1);
-  check_unit("train.beta2", t.beta2);
-  check_positive("train.eps", t.eps);
-  check_int("train.warmup_steps", t.warmup_steps, 0);
-  check_nonnegative("train.entail_weight", t.entail_weight);
-  check_int("train.checkpoint_every", t.checkpoint_every, 0);
-  check_int("train.keep_checkpoints", t.keep_checkpoints, 1);
-  check_int("train.log_every", t.log_every, 1);
-
-  const UnlearnConfig& u = c.unlearn;
-  check_one_of("unlearn.method", u.method, {"hac", "ac", "ft", "ga", "ng", "l1", "retrain", "none"});
-  for (const std::string& f : u.forget) {
-    if (f.empty()) invalid("unlearn.forget", format_value(u.forget), "concept names must not be empty");
-  }
-  check_int("unlearn.steps", u.steps, 0);
-  check_positive("unlearn.lr", u.lr);
-  check_nonnegative("unlearn.weight_decay", u.weight_decay);
-  check_int("unlearn.warmup_steps", u.warmup_steps, 0);
-  check_nonnegative("unlearn.alpha", u.alpha);
-  check_nonnegative("unlearn.beta", u.beta);
-  check_one_of("unlearn.pos_mode", u.pos_mode, {"neg_dist", "hinge"});
-  check_nonnegative("unlearn.pos_margin", u.pos_margin);
-  check_nonnegative("unlearn.entcal_weight", u.entcal_weight);
-  check_nonnegative("unlearn.entcal_margin", u.entcal_margin);
-  check_nonnegative("unlearn.norm_weight", u.norm_weight);
-  check_one_of("unlearn.norm_mode", u.norm_mode, {"origin", "keep", "anchor_retain"});
-  check_nonnegative("unlearn.l1_weight", u.l1_weight);
-
-  check_int("dist.threads", c.dist.threads, 0);
-  check_one_of("dist.device", c.dist.device, {"cpu", "cuda"});
+  validate_values(c);
 }
 
 std::string reference_markdown() {

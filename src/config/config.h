@@ -1,5 +1,5 @@
-// Typed run configuration (DESIGN §5): the sections data, model, train, unlearn, dist and
-// output; YAML in and out with yaml-cpp; `--set section.key=value` overrides; validation. Keys
+// Typed run configuration (DESIGN §5): the sections data, model, train, unlearn, eval, dist
+// and output; YAML in and out with yaml-cpp; `--set section.key=value` overrides; validation. Keys
 // equal the struct field names; unknown keys are errors. No torch here.
 #pragma once
 
@@ -73,6 +73,23 @@ struct UnlearnConfig {
   double l1_weight = 1e-5;       // l1: weight of the L1 penalty on the parameters
 };
 
+struct EvalConfig {
+  bool enabled = true;           // evaluate at the end of `hac train` and `hac unlearn`
+  std::string split = "test";    // zero-shot, retrieval, hierarchy and k-NN queries come from this split
+  int64_t max_rows = 0;          // rows of that split (seeded sample); 0 = all
+  // Zero-shot prompts: "{}" is replaced by the class (concept) name; features averaged per class.
+  std::vector<std::string> templates = {"a photo of a {}.", "a black and white photo of a {}.",
+                                        "a small picture of a {}.", "{}"};
+  int64_t batch_size = 256;      // rows per encoder call (fixed chunks: the same numbers at any rank count)
+  int64_t audit_rows = 2000;     // membership audit: at most this many member, non-member and forget pairs
+  std::string retrain;           // the `retrain` reference's model.pt: its audit too, and the gap to it
+  int64_t knn_k = 10;            // k-NN on frozen image features
+  int64_t knn_bank_rows = 5000;  // train rows forming the k-NN bank
+  int64_t cka_rows = 1000;       // rows of the fixed sample for linear CKA against the original
+  int64_t embedding_rows = 500;  // rows whose embeddings are written for figures
+  int64_t seed = 0;              // the samples above
+};
+
 struct DistConfig {
   int64_t threads = 0;           // torch threads per rank; 0 = cores / ranks on the host
   std::string device = "cpu";    // cpu | cuda (one GPU per rank, local rank)
@@ -88,6 +105,7 @@ struct Config {
   ModelConfig model;
   TrainConfig train;
   UnlearnConfig unlearn;
+  EvalConfig eval;
   DistConfig dist;
   OutputConfig output;
 };
@@ -112,8 +130,8 @@ void validate(const Config& c);
 // Markdown reference of every key: section, key, type, default, meaning (docs/config.md).
 std::string reference_markdown();
 
-// Stable hex digest (16 chars) of the semantic config: every key except output.*,
-// train.log_every, data.prefetch and dist.threads. Equal configs give equal ids on any machine.
+// Stable hex digest (16 chars) of the semantic config: every key except output.*, eval.*
+// (`hac eval` re-evaluates a finished run), train.log_every, data.prefetch and dist.threads. Equal configs give equal ids on any machine.
 std::string semantic_hash(const Config& c);
 
 }  // namespace runner::config

@@ -106,31 +106,28 @@ at::Tensor ContrastiveModelImpl::similarity(const at::Tensor& a, const at::Tenso
   return torch::matmul(a, b.t());
 }
 
-namespace {
-
 // Projected features -> embeddings: CLIP normalizes; MERU lifts onto the hyperboloid, in
 // float32 even when the encoders ran in lower precision.
-at::Tensor embed(const ContrastiveModelImpl& m, const at::Tensor& projected, const at::Tensor& alpha) {
-  if (!m.is_meru()) return torch::nn::functional::normalize(projected, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+at::Tensor ContrastiveModelImpl::lift(const at::Tensor& projected, bool image) const {
+  if (!is_meru()) return torch::nn::functional::normalize(projected, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  const at::Tensor& alpha = image ? visual_alpha : textual_alpha;
   at::Tensor scaled = projected.to(torch::kFloat) * alpha.exp();
-  return geometry::exp_map0(scaled, m.curvature());
+  return geometry::exp_map0(scaled, curvature());
 }
-
-}  // namespace
 
 at::Tensor ContrastiveModelImpl::encode_image(const at::Tensor& pixels, bool project) {
   clamp_parameters();
   at::Tensor x = (pixels - pixel_mean) / pixel_std;
   at::Tensor f = visual(x);
   if (!project) return f;
-  return embed(*this, visual_proj(f), visual_alpha);
+  return lift(visual_proj(f), /*image=*/true);
 }
 
 at::Tensor ContrastiveModelImpl::encode_text(const at::Tensor& tokens, bool project) {
   clamp_parameters();
   at::Tensor f = TextTransformerImpl::pool(textual(tokens), tokens);
   if (!project) return f;
-  return embed(*this, textual_proj(f), textual_alpha);
+  return lift(textual_proj(f), /*image=*/false);
 }
 
 ModelOptions infer_model_options(const NamedTensors& state, const std::string& source) {

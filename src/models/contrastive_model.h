@@ -46,6 +46,10 @@ class ContrastiveModelImpl : public torch::nn::Module {
   at::Tensor encode_image(const at::Tensor& pixels, bool project = true);
   // tokens [B, L] int64 -> pooled [B, W_txt] (project=false) or embeddings as above.
   at::Tensor encode_text(const at::Tensor& tokens, bool project = true);
+  // Projected features [B, E] (visual_proj / textual_proj outputs) -> embeddings, as the project
+  // step of encode_*: CLIP L2-normalizes; MERU scales by exp(alpha) of the modality and applies
+  // exp_map0 in float32. Zero-shot classifiers average projected prompt features first.
+  at::Tensor lift(const at::Tensor& projected, bool image) const;
   // Clamps, in place and without grad: logit_scale <= log(100); MERU: curv to its range,
   // alphas <= 0.
   void clamp_parameters();

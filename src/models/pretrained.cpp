@@ -1,6 +1,9 @@
 // load_pretrained: checkpoint file -> architecture -> model with its weights.
 #include "models/pretrained.h"
 
+#include <fmt/format.h>
+
+#include "core/error.h"
 #include "models/checkpoint.h"
 
 namespace runner::models {
@@ -15,6 +18,34 @@ Pretrained load_pretrained(const std::string& path, bool allow_partial, int64_t 
   out.model = ContrastiveModel(out.options);
   out.report = load_state_dict(*out.model, ckpt.model, path, allow_partial);
   return out;
+}
+
+std::map<std::string, std::string> model_extras(const ModelOptions& o) {
+  return {{"vision_heads", std::to_string(o.vision.heads)},
+          {"text_heads", std::to_string(o.text.heads)},
+          {"curv_init", fmt::format("{}", o.curv_init)}};
+}
+
+ContrastiveModel load_model(const std::string& path, std::map<std::string, std::string>* extras_out,
+                                    ModelOptions* options_out) {
+  Checkpoint ckpt = load_checkpoint(path);
+  ModelOptions o = infer_model_options(ckpt.model, path);
+  auto get = [&](const char* key) -> const std::string* {
+    auto it = ckpt.extras.find(key);
+    return it == ckpt.extras.end() ? nullptr : &it->second;
+  };
+  try {
+    if (const auto* v = get("vision_heads")) o.vision.heads = std::stoll(*v);
+    if (const auto* v = get("text_heads")) o.text.heads = std::stoll(*v);
+    if (const auto* v = get("curv_init")) o.curv_init = std::stod(*v);
+  } catch (const std::exception&) {
+    throw IoError(fmt::format("{}: malformed model extras (vision_heads, text_heads, curv_init)", path));
+  }
+  ContrastiveModel model(o);
+  load_state_dict(*model, ckpt.model, path);
+  if (extras_out) *extras_out = ckpt.extras;
+  if (options_out) *options_out = o;
+  return model;
 }
 
 }  // namespace runner::models

@@ -72,6 +72,7 @@ class Run {
   models::Checkpoint checkpoint_of(int64_t step, const AdamW* opt) const;
   void save_checkpoint(int64_t step, const AdamW& opt);
   void save_final();
+  void evaluate();
   unlearn::Features features(const data::Batch& b);
   void log_step(int64_t step, double lr, const std::vector<std::string>& names, const std::vector<double>& values,
                 double step_s);
@@ -148,7 +149,7 @@ models::Checkpoint Run::checkpoint_of(int64_t step, const AdamW* opt) const {
   if (opt != nullptr) c.optimizer = opt->state();
   c.step = step;
   c.config_yaml = config::to_yaml(cfg_);
-  c.extras = model_extras(s_.model->options());
+  c.extras = models::model_extras(s_.model->options());
   if (!s_.tokenizer_text.empty()) c.extras["tokenizer"] = s_.tokenizer_text;
   c.extras["semantic_hash"] = hash_;
   c.extras["kind"] = unlearning_ ? "unlearn" : "train";
@@ -168,6 +169,20 @@ void Run::save_checkpoint(int64_t step, const AdamW& opt) {
 void Run::save_final() {
   if (rank0()) models::save_checkpoint((fs::path(dir_) / "model.pt").string(), checkpoint_of(s_.steps, nullptr));
   comm_->barrier();
+}
+
+void Run::evaluate() {
+  if (!info_.evaluate || !cfg_.eval.enabled) return;
+  Trained t;
+  t.cfg = &cfg_;
+  t.comm = comm_;
+  t.model = s_.model.ptr();
+  t.tokenizer = s_.tokenizer;
+  t.context_length = s_.context_length;
+  t.file = s_.file;
+  t.original = unlearning_ ? cfg_.unlearn.original : "";
+  t.dir = dir_;
+  result_.set_json("metrics", info_.evaluate(t));
 }
 
 int64_t Run::resume(AdamW& opt) {
@@ -326,6 +341,7 @@ int Run::run() {
 
   if (!s_.method->trains()) {
     save_final();
+    evaluate();
     write_result("COMPLETED");
     comm_->barrier();  // result.json is final before any rank returns
     return 0;
@@ -408,8 +424,9 @@ int Run::run() {
   save_checkpoint(s_.steps, opt);
   save_final();
   if (loss_log_.is_open()) loss_log_.close();
+  evaluate();
   write_result("COMPLETED");
-    comm_->barrier();  // result.json is final before any rank returns
+  comm_->barrier();  // result.json is final before any rank returns
   return 0;
 }
 

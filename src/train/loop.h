@@ -2,12 +2,34 @@
 // data-parallel steps, checkpoints and resume, preemption, non-finite guards, result.json.
 #pragma once
 
+#include <functional>
+#include <memory>
 #include <string>
 
 #include "config/config.h"
 #include "dist/comm.h"
 
+namespace runner::models {
+class ContrastiveModelImpl;
+class Tokenizer;
+}  // namespace runner::models
+namespace runner::data {
+class DatasetFile;
+}
+
 namespace runner::train {
+
+// A finished run's model and what is needed to evaluate it (handed to RunInfo::evaluate).
+struct Trained {
+  const config::Config* cfg = nullptr;
+  dist::CommPtr comm;
+  std::shared_ptr<models::ContrastiveModelImpl> model;
+  std::shared_ptr<const models::Tokenizer> tokenizer;
+  int64_t context_length = 0;
+  std::shared_ptr<data::DatasetFile> file;
+  std::string original;  // the model before unlearning ("" for pretraining)
+  std::string dir;       // the run directory
+};
 
 struct RunInfo {
   std::string command;   // the command line, for provenance
@@ -15,6 +37,10 @@ struct RunInfo {
   // > 0: checkpoint and stop as on a preemption signal once this many steps are done (tests, and
   // jobs cut into time slices). Not part of the config: it does not change the run's results.
   int64_t stop_after_steps = 0;
+  // When set and eval.enabled: called on every rank once the model is final, before COMPLETED is
+  // written; returns the metrics object (JSON text) stored under "metrics" in result.json. The
+  // app wires src/eval here, so that train and eval stay independent libraries.
+  std::function<std::string(const Trained&)> evaluate;
 };
 
 // Runs the config's job in cfg.output.dir: config.yaml, result.json, losses.csv, checkpoints/,

@@ -15,6 +15,7 @@
 #include "dist/comm.h"
 #include "models/checkpoint.h"
 #include "models/contrastive_model.h"
+#include "models/pretrained.h"
 #include "models/tokenizer.h"
 #include "train/optim.h"
 #include "unlearn/method.h"
@@ -57,14 +58,5 @@ struct Session {
 // computes the same session (weights are seeded, then broadcast from rank 0).
 // Throws ConfigError / IoError naming the key or file.
 Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool unlearning);
-
-// Model options recorded in hac checkpoints beside the weights: what the weights cannot tell
-// (attention heads, c0 of the curvature clamp, pixel statistics are buffers already).
-std::map<std::string, std::string> model_extras(const models::ModelOptions& o);
-
-// Reads a model checkpoint (hac or released MERU/CLIP): architecture from the weights and the
-// extras, weights loaded by name. extras_out receives the checkpoint's extras.
-models::ContrastiveModel load_model(const std::string& path, std::map<std::string, std::string>* extras_out,
-                                    models::ModelOptions* options_out);
 
 }  // namespace runner::train

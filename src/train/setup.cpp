@@ -112,34 +112,6 @@ void make_forget_sets(Session& s) {
 
 }  // namespace
 
-std::map<std::string, std::string> model_extras(const models::ModelOptions& o) {
-  return {{"vision_heads", std::to_string(o.vision.heads)},
-          {"text_heads", std::to_string(o.text.heads)},
-          {"curv_init", fmt::format("{}", o.curv_init)}};
-}
-
-models::ContrastiveModel load_model(const std::string& path, std::map<std::string, std::string>* extras_out,
-                                    models::ModelOptions* options_out) {
-  models::Checkpoint ckpt = models::load_checkpoint(path);
-  models::ModelOptions o = models::infer_model_options(ckpt.model, path);
-  auto get = [&](const char* key) -> const std::string* {
-    auto it = ckpt.extras.find(key);
-    return it == ckpt.extras.end() ? nullptr : &it->second;
-  };
-  try {
-    if (const auto* v = get("vision_heads")) o.vision.heads = std::stoll(*v);
-    if (const auto* v = get("text_heads")) o.text.heads = std::stoll(*v);
-    if (const auto* v = get("curv_init")) o.curv_init = std::stod(*v);
-  } catch (const std::exception&) {
-    throw IoError(fmt::format("{}: malformed model extras (vision_heads, text_heads, curv_init)", path));
-  }
-  models::ContrastiveModel model(o);
-  models::load_state_dict(*model, ckpt.model, path);
-  if (extras_out) *extras_out = ckpt.extras;
-  if (options_out) *options_out = o;
-  return model;
-}
-
 Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool unlearning) {
   Session s;
   s.cfg = cfg;
@@ -157,7 +129,7 @@ Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool 
   models::ContrastiveModel original{nullptr};
   if (unlearning) {
     RUNNER_CHECK(!cfg.unlearn.original.empty(), ConfigError, "unlearn.original: no original checkpoint given");
-    original = load_model(cfg.unlearn.original, &extras, &original_options);
+    original = models::load_model(cfg.unlearn.original, &extras, &original_options);
   }
   make_tokenizer(s, extras);
   s.context_length = unlearning ? original_options.text.context_length
@@ -172,7 +144,7 @@ Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool 
     if (cfg.model.init.empty()) {
       s.model = models::ContrastiveModel(options_from_config(cfg, s.tokenizer->vocab_size()));
     } else {
-      s.model = load_model(cfg.model.init, nullptr, nullptr);
+      s.model = models::load_model(cfg.model.init, nullptr, nullptr);
     }
   } else if (scratch) {
     s.model = models::ContrastiveModel(original_options);  // same architecture, random weights
@@ -193,7 +165,7 @@ Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool 
   if (unlearning) {
     make_forget_sets(s);
     if (s.method->needs().reference) {
-      s.reference = load_model(cfg.unlearn.original, nullptr, nullptr);
+      s.reference = models::load_model(cfg.unlearn.original, nullptr, nullptr);
       s.reference->eval();
       for (auto& p : s.reference->parameters()) p.set_requires_grad(false);
     }

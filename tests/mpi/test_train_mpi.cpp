@@ -211,7 +211,7 @@ TEST_F(TrainMpi, NoneKeepsTheOriginal) {
 std::pair<double, double> pair_losses(const std::string& model_path, const std::string& file,
                                       const std::vector<int64_t>& rows, const std::vector<bool>& mask) {
   std::map<std::string, std::string> extras;
-  models::ContrastiveModel m = load_model(model_path, &extras, nullptr);
+  models::ContrastiveModel m = models::load_model(model_path, &extras, nullptr);
   m->eval();
   torch::NoGradGuard no_grad;
   const auto tok = models::WordTokenizer::from_text(extras.at("tokenizer"));

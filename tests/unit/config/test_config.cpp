@@ -18,7 +18,7 @@
 namespace runner::config {
 namespace {
 
-constexpr size_t kFieldCount = 52;  // every field of every section in config.h
+constexpr size_t kFieldCount = 64;  // every field of every section in config.h
 
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }  // bits, so -0.0 != 0.0
 template <class T>
@@ -49,6 +49,10 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   RUNNER_FIELD(unlearn, entcal_weight); RUNNER_FIELD(unlearn, entcal_margin);
   RUNNER_FIELD(unlearn, entcal_retain); RUNNER_FIELD(unlearn, entcal_partner); RUNNER_FIELD(unlearn, norm);
   RUNNER_FIELD(unlearn, norm_weight); RUNNER_FIELD(unlearn, norm_mode); RUNNER_FIELD(unlearn, l1_weight);
+  RUNNER_FIELD(eval, enabled); RUNNER_FIELD(eval, split); RUNNER_FIELD(eval, max_rows);
+  RUNNER_FIELD(eval, templates); RUNNER_FIELD(eval, batch_size); RUNNER_FIELD(eval, audit_rows);
+  RUNNER_FIELD(eval, retrain); RUNNER_FIELD(eval, knn_k); RUNNER_FIELD(eval, knn_bank_rows);
+  RUNNER_FIELD(eval, cka_rows); RUNNER_FIELD(eval, embedding_rows); RUNNER_FIELD(eval, seed);
   RUNNER_FIELD(dist, threads); RUNNER_FIELD(dist, device);
   RUNNER_FIELD(output, dir); RUNNER_FIELD(output, resume);
 #undef RUNNER_FIELD
@@ -107,6 +111,18 @@ Config unusual_config() {
   c.unlearn.norm_weight = 1e-7;
   c.unlearn.norm_mode = "anchor_retain";
   c.unlearn.l1_weight = 0.0;
+  c.eval.enabled = false;
+  c.eval.split = "train";
+  c.eval.max_rows = 77;
+  c.eval.templates = {"{}: \"quoted\", #not a comment", "a photo of a {}."};
+  c.eval.batch_size = 9;
+  c.eval.audit_rows = 5;
+  c.eval.retrain = "results/x/retrain run/model.pt";
+  c.eval.knn_k = 3;
+  c.eval.knn_bank_rows = 11;
+  c.eval.cka_rows = 2;
+  c.eval.embedding_rows = 0;
+  c.eval.seed = 4;
   c.dist.threads = 3;
   c.dist.device = "cuda";
   c.output.dir = "results/sweep/run-1";
@@ -392,6 +408,7 @@ TEST(ConfigHash, IgnoresOutputAndLoggingKeys) {
   c.train.log_every = 1000;
   c.dist.threads = 64;
   c.data.prefetch = 17;
+  c.eval = EvalConfig{};  // `hac eval` re-evaluates a run without changing its id
   EXPECT_EQ(semantic_hash(c), semantic_hash(base));
   const std::string h = semantic_hash(base);
   EXPECT_EQ(h.size(), 16u);

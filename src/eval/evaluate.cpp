@@ -1,0 +1,443 @@
+// The evaluation of a model (evaluate.h): distributed encoding in fixed chunks, zero-shot
+// classifiers, retrieval, audit, hierarchy, k-NN, CKA, side files.
+#include "eval/evaluate.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <numeric>
+#include <random>
+#include <set>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "data/sampler.h"
+#include "eval/metrics.h"
+#include "eval/samples.h"
+#include "geometry/lorentz.h"
+#include "models/pretrained.h"
+#include "unlearn/terms.h"
+
+namespace runner::eval {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// What the encoders give for a set of rows, identical on every rank.
+struct Encoded {
+  at::Tensor feat;                    // [n, W] image encoder features (CLS), for k-NN and CKA
+  at::Tensor image, text;             // [n, E] embeddings
+  at::Tensor image_norm, text_norm;   // [n] norms of the projected features (CLIP's dist0 analogue)
+  int64_t size() const { return feat.defined() ? feat.size(0) : 0; }
+  Encoded take(const at::Tensor& idx) const {
+    return {feat.index_select(0, idx), image.index_select(0, idx), text.index_select(0, idx),
+            image_norm.index_select(0, idx), text_norm.index_select(0, idx)};
+  }
+};
+
+// A seeded sample of at most k of `pool`, ascending.
+std::vector<int64_t> sample(std::vector<int64_t> pool, int64_t k, uint64_t seed) {
+  if (k > 0 && static_cast<int64_t>(pool.size()) > k) {
+    std::mt19937_64 g(seed);
+    for (int64_t i = 0; i < k; ++i) {
+      std::uniform_int_distribution<int64_t> d(i, static_cast<int64_t>(pool.size()) - 1);
+      std::swap(pool[static_cast<size_t>(i)], pool[static_cast<size_t>(d(g))]);
+    }
+    pool.resize(static_cast<size_t>(k));
+  }
+  std::sort(pool.begin(), pool.end());
+  return pool;
+}
+
+at::Tensor positions(const std::vector<int64_t>& p) { return at::tensor(p, at::kLong); }
+
+// Encodes `rows` of `split` in chunks of `batch` rows; chunk c is encoded by rank c % world, and
+// every chunk holds the same rows at any world size, so the values do not depend on it.
+Encoded encode_rows(models::ContrastiveModelImpl& m, const Request& r, const std::string& split,
+                    const std::vector<int64_t>& rows, const std::string& what) {
+  torch::NoGradGuard no_grad;
+  m.eval();
+  const auto n = static_cast<int64_t>(rows.size());
+  const int64_t batch = r.cfg.eval.batch_size, world = r.comm->world_size(), rank = r.comm->rank();
+  const int64_t chunks = (n + batch - 1) / batch, per_rank = (chunks + world - 1) / world;
+  const int64_t width = m.options().vision.width, embed = m.options().embed_dim;
+  const int64_t cols = width + 2 * embed + 2;
+  Encoded out;
+  if (n == 0) return out;
+  at::Tensor mine = at::zeros({per_rank * batch, cols}, at::kFloat);
+  int64_t done = 0, next_report = 0;
+  for (int64_t c = rank, slot = 0; c < chunks; c += world, ++slot) {
+    const std::vector<int64_t> part(rows.begin() + c * batch, rows.begin() + std::min(n, (c + 1) * batch));
+    const data::Rows rd = r.file->read(split, part);
+    const at::Tensor pixels = rd.images.permute({0, 3, 1, 2}).contiguous().to(at::kFloat).div_(255.0);
+    const at::Tensor feat = m.encode_image(pixels, /*project=*/false);
+    const at::Tensor pi = m.visual_proj(feat);
+    const at::Tensor tokens = models::tokenize(*r.tokenizer, rd.captions, r.context_length);
+    const at::Tensor pt = m.textual_proj(m.encode_text(tokens, /*project=*/false));
+    const at::Tensor packed = at::cat({feat.to(at::kFloat), m.lift(pi, true).to(at::kFloat),
+                                       m.lift(pt, false).to(at::kFloat), pi.norm(2, {1}, true).to(at::kFloat),
+                                       pt.norm(2, {1}, true).to(at::kFloat)}, 1);
+    mine.slice(0, slot * batch, slot * batch + packed.size(0)).copy_(packed);
+    done += static_cast<int64_t>(part.size());
+    if (rank == 0 && done >= next_report) {
+      core::log_info("eval: {} {} rows {}/{} (rank 0's share)", what, split, done, (n + world - 1) / world);
+      next_report = done + std::max<int64_t>(batch, n / world / 4);
+    }
+  }
+  const at::Tensor all = r.comm->all_gather(mine).reshape({world, per_rank, batch, cols});
+  std::vector<at::Tensor> ordered;
+  for (int64_t c = 0; c < chunks; ++c) {
+    ordered.push_back(all[c % world][c / world].slice(0, 0, std::min(batch, n - c * batch)));
+  }
+  const at::Tensor t = at::cat(ordered, 0);
+  out.feat = t.slice(1, 0, width);
+  out.image = t.slice(1, width, width + embed);
+  out.text = t.slice(1, width + embed, width + 2 * embed);
+  out.image_norm = t.select(1, width + 2 * embed);
+  out.text_norm = t.select(1, width + 2 * embed + 1);
+  return out;
+}
+
+// One zero-shot classifier embedding per name (MERU's protocol, SPEC §7): projected prompt
+// features averaged (MERU: in the tangent space, then lifted; CLIP: normalized, averaged, normalized).
+at::Tensor class_embeddings(models::ContrastiveModelImpl& m, const Request& r, const std::vector<std::string>& names) {
+  torch::NoGradGuard no_grad;
+  m.eval();
+  const auto& templates = r.cfg.eval.templates;
+  std::vector<std::string> prompts;
+  for (const auto& name : names) {
+    for (const auto& t : templates) {
+      const auto at = t.find("{}");
+      prompts.push_back(t.substr(0, at) + name + t.substr(at + 2));
+    }
+  }
+  std::vector<at::Tensor> parts;
+  for (size_t b = 0; b < prompts.size(); b += static_cast<size_t>(r.cfg.eval.batch_size)) {
+    const std::vector<std::string> chunk(prompts.begin() + static_cast<std::ptrdiff_t>(b),
+                                         prompts.begin() + static_cast<std::ptrdiff_t>(std::min(
+                                             prompts.size(), b + static_cast<size_t>(r.cfg.eval.batch_size))));
+    const at::Tensor tokens = models::tokenize(*r.tokenizer, chunk, r.context_length);
+    parts.push_back(m.textual_proj(m.encode_text(tokens, /*project=*/false)).to(at::kFloat));
+  }
+  at::Tensor proj = at::cat(parts, 0).reshape({static_cast<int64_t>(names.size()),
+                                               static_cast<int64_t>(templates.size()), -1});
+  if (!m.is_meru()) proj = proj / proj.norm(2, {2}, true).clamp_min(1e-12);
+  return m.lift(proj.mean(1), /*image=*/false);
+}
+
+// Alignment of each row's own pair: CLIP cosine, MERU -d_c.
+at::Tensor pair_scores(models::ContrastiveModelImpl& m, const Encoded& e) {
+  torch::NoGradGuard no_grad;
+  if (m.is_meru()) return -unlearn::paired_dist(e.image, e.text, m.curvature());
+  return (e.image * e.text).sum(1);
+}
+
+std::vector<double> to_doubles(const at::Tensor& t) {
+  const at::Tensor d = t.to(at::kDouble).contiguous();
+  return {d.data_ptr<double>(), d.data_ptr<double>() + d.numel()};
+}
+
+std::vector<int32_t> to_flags(const at::Tensor& inside, const std::vector<char>& applicable) {
+  const at::Tensor b = inside.to(at::kInt).contiguous();
+  std::vector<int32_t> out(b.data_ptr<int32_t>(), b.data_ptr<int32_t>() + b.numel());
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (!applicable[i]) out[i] = -1;
+  }
+  return out;
+}
+
+struct Context {
+  std::vector<std::string> names;
+  std::vector<int32_t> parent;            // per concept, -1 = none
+  std::vector<int32_t> candidates;        // concepts with rows in the split: the zero-shot classes
+  std::vector<int32_t> concept_of_row;    // per evaluated row
+  std::vector<int64_t> caption_group;     // per evaluated row: id of its caption text
+  std::vector<int64_t> group_first;       // per group: position of its first row
+};
+
+// Zero-shot predictions, scores, dist0 and cone flags of one model on the evaluated rows.
+ModelValues model_values(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx, const Encoded& e) {
+  torch::NoGradGuard no_grad;
+  ModelValues v;
+  const at::Tensor classes = class_embeddings(m, r, ctx.names);
+  const at::Tensor cand = classes.index_select(0, at::tensor(ctx.candidates, at::kInt).to(at::kLong));
+  const at::Tensor curv = m.curvature();
+  const at::Tensor zs = m.is_meru() ? geometry::pairwise_inner(e.image, cand, curv) : at::matmul(e.image, cand.t());
+  for (int32_t i : argmax_rows(zs)) v.zs_pred.push_back(ctx.candidates[static_cast<size_t>(i)]);
+  v.score = to_doubles(pair_scores(m, e));
+  const size_t n = ctx.concept_of_row.size();
+  if (!m.is_meru()) {
+    v.image_dist0 = to_doubles(e.image_norm);
+    v.text_dist0 = to_doubles(e.text_norm);
+    v.own_cone.assign(n, -1);
+    v.parent_cone.assign(n, -1);
+    return v;
+  }
+  v.image_dist0 = to_doubles(geometry::dist0(e.image, curv));
+  v.text_dist0 = to_doubles(geometry::dist0(e.text, curv));
+  const std::vector<char> all(n, 1);
+  v.own_cone = to_flags(geometry::oxy_angle(e.text, e.image, curv).le(geometry::half_aperture(e.text, curv)), all);
+  std::vector<int64_t> parent_pos(n, 0);
+  std::vector<char> has_parent(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t c = ctx.concept_of_row[i];
+    const int32_t p = c >= 0 && static_cast<size_t>(c) < ctx.parent.size() ? ctx.parent[static_cast<size_t>(c)] : -1;
+    has_parent[i] = p >= 0;
+    parent_pos[i] = std::max(p, 0);
+  }
+  const at::Tensor pe = classes.index_select(0, positions(parent_pos));
+  v.parent_cone = to_flags(geometry::oxy_angle(pe, e.image, curv).le(geometry::half_aperture(pe, curv)), has_parent);
+  return v;
+}
+
+// Image->text and text->image ranks of every evaluated row over the whole evaluated set, with
+// captions of equal text as one gallery item (i2t) / equivalent targets (t2i).
+void retrieval_ranks(models::ContrastiveModelImpl& m, const Context& ctx, const Encoded& e, Samples& s) {
+  torch::NoGradGuard no_grad;
+  const at::Tensor gallery = e.text.index_select(0, positions(ctx.group_first));
+  const auto groups = static_cast<int64_t>(ctx.group_first.size());
+  std::vector<int64_t> ids(static_cast<size_t>(groups));
+  std::iota(ids.begin(), ids.end(), 0);
+  constexpr int64_t kChunk = 2048;
+  const int64_t n = e.size();
+  for (int64_t b = 0; b < n; b += kChunk) {
+    const int64_t end = std::min(n, b + kChunk);
+    const std::vector<int64_t> q(ctx.caption_group.begin() + b, ctx.caption_group.begin() + end);
+    const auto ranks = group_ranks(m.similarity(e.image.slice(0, b, end), gallery), q, ids);
+    s.i2t_rank.insert(s.i2t_rank.end(), ranks.begin(), ranks.end());
+  }
+  std::vector<int64_t> per_group;
+  for (int64_t b = 0; b < groups; b += kChunk) {
+    const int64_t end = std::min(groups, b + kChunk);
+    const std::vector<int64_t> q(ids.begin() + b, ids.begin() + end);
+    const auto ranks = group_ranks(m.similarity(gallery.slice(0, b, end), e.image), q, ctx.caption_group);
+    per_group.insert(per_group.end(), ranks.begin(), ranks.end());
+  }
+  for (int64_t g : ctx.caption_group) s.t2i_rank.push_back(per_group[static_cast<size_t>(g)]);
+}
+
+std::vector<int32_t> concepts_of(const data::DatasetFile& f, const std::string& split, const std::vector<int64_t>& rows) {
+  const auto& all = f.concepts(split);
+  std::vector<int32_t> out;
+  for (int64_t r : rows) out.push_back(all[static_cast<size_t>(r)]);
+  return out;
+}
+
+std::string embeddings_csv(const std::vector<int64_t>& rows, const std::vector<int32_t>& concepts,
+                           const std::vector<char>& forget, const std::vector<std::pair<std::string, const Encoded*>>& models) {
+  std::string out = "row,concept,forget,model,modality";
+  const int64_t dims = models.front().second->image.size(1);
+  for (int64_t d = 0; d < dims; ++d) out += fmt::format(",e{}", d);
+  out += "\n";
+  for (const auto& [label, enc] : models) {
+    for (const auto& [modality, t] : {std::pair<const char*, at::Tensor>{"image", enc->image}, {"text", enc->text}}) {
+      const at::Tensor c = t.to(at::kDouble).contiguous();
+      for (size_t i = 0; i < rows.size(); ++i) {
+        out += fmt::format("{},{},{},{},{}", rows[i], concepts[i], forget[i] ? 1 : 0, label, modality);
+        const double* p = c.data_ptr<double>() + static_cast<int64_t>(i) * dims;
+        for (int64_t d = 0; d < dims; ++d) out += fmt::format(",{:.7g}", p[d]);
+        out += "\n";
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<const models::Tokenizer> tokenizer_for(const std::map<std::string, std::string>& extras,
+                                                       const config::Config& cfg, const std::string& source) {
+  const auto word = extras.find("tokenizer");
+  if (word != extras.end()) {
+    return std::make_shared<models::WordTokenizer>(models::WordTokenizer::from_text(word->second, source + ":extras/tokenizer"));
+  }
+  RUNNER_CHECK(!cfg.data.vocab_file.empty(), ConfigError,
+               fmt::format("{}: no word vocabulary in its extras; set data.vocab_file to CLIP's BPE vocabulary "
+                           "(bpe_simple_vocab_16e6.txt.gz) for a released checkpoint", source));
+  return models::load_clip_bpe(cfg.data.vocab_file);
+}
+
+std::string evaluate(const Request& r) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const config::EvalConfig& ec = r.cfg.eval;
+  const data::DatasetInfo& info = r.file->info();
+  const std::string& split = ec.split;
+  models::ContrastiveModelImpl& m = *r.model.ptr();
+
+  Context ctx;
+  ctx.names = info.concept_names;
+  ctx.parent = info.concept_parent.empty() ? std::vector<int32_t>(ctx.names.size(), -1) : info.concept_parent;
+  std::vector<int32_t> forget_ids;
+  if (!r.cfg.unlearn.forget.empty()) {
+    forget_ids = data::resolve_concepts(r.cfg.unlearn.forget, ctx.names);
+    if (r.cfg.unlearn.forget_descendants && !info.concept_parent.empty()) {
+      forget_ids = data::with_descendants(forget_ids, info.concept_parent);
+    }
+  }
+  const std::set<int32_t> forget_set(forget_ids.begin(), forget_ids.end());
+  const auto& split_concepts = r.file->concepts(split);
+  const std::set<int32_t> present(split_concepts.begin(), split_concepts.end());
+  ctx.candidates.assign(present.begin(), present.end());
+  ctx.candidates.erase(std::remove(ctx.candidates.begin(), ctx.candidates.end(), -1), ctx.candidates.end());
+  RUNNER_CHECK(ctx.candidates.size() >= 2, ConfigError,
+               fmt::format("eval.split: {}/{} has {} concept(s) with rows; zero-shot needs at least 2", info.path,
+                           split, ctx.candidates.size()));
+
+  // The evaluated rows: every row of the split with a concept, or a seeded sample of them.
+  std::vector<int64_t> pool;
+  for (size_t i = 0; i < split_concepts.size(); ++i) {
+    if (split_concepts[i] >= 0) pool.push_back(static_cast<int64_t>(i));
+  }
+  const std::vector<int64_t> rows = sample(pool, ec.max_rows, static_cast<uint64_t>(ec.seed));
+  Samples s;
+  s.row = rows;
+  s.concept = concepts_of(*r.file, split, rows);
+  ctx.concept_of_row = s.concept;
+  for (int32_t c : s.concept) s.forget.push_back(static_cast<char>(forget_set.count(c) > 0));
+  std::map<std::string, int64_t> group_of;
+  const auto captions = r.file->read(split, rows, /*with_images=*/false).captions;
+  for (size_t i = 0; i < captions.size(); ++i) {
+    auto [it, added] = group_of.emplace(captions[i], static_cast<int64_t>(ctx.group_first.size()));
+    if (added) ctx.group_first.push_back(static_cast<int64_t>(i));
+    ctx.caption_group.push_back(it->second);
+  }
+  core::log_info("eval: {} rows of {} ({} classes, {} forget; {} distinct captions), {} rank(s)", rows.size(), split,
+                 ctx.candidates.size(), forget_ids.size(), ctx.group_first.size(), r.comm->world_size());
+
+  const Encoded after = encode_rows(m, r, split, rows, "model");
+  s.after = model_values(m, r, ctx, after);
+  retrieval_ranks(m, ctx, after, s);
+
+  // Train-split rows: the k-NN bank and the audit's members and forget pairs, encoded once.
+  const auto& train_concepts = r.file->concepts("train");
+  std::vector<int64_t> train_all, train_retain, train_forget;
+  for (size_t i = 0; i < train_concepts.size(); ++i) {
+    if (train_concepts[i] < 0) continue;
+    train_all.push_back(static_cast<int64_t>(i));
+    (forget_set.count(train_concepts[i]) ? train_forget : train_retain).push_back(static_cast<int64_t>(i));
+  }
+  const uint64_t seed = static_cast<uint64_t>(ec.seed);
+  const auto bank = sample(train_all, ec.knn_bank_rows, seed + 1);
+  const auto members = sample(train_retain, ec.audit_rows, seed + 2);
+  const auto forget_pairs = sample(train_forget, ec.audit_rows, seed + 3);
+  std::vector<int64_t> train_rows = bank;
+  train_rows.insert(train_rows.end(), members.begin(), members.end());
+  train_rows.insert(train_rows.end(), forget_pairs.begin(), forget_pairs.end());
+  std::sort(train_rows.begin(), train_rows.end());
+  train_rows.erase(std::unique(train_rows.begin(), train_rows.end()), train_rows.end());
+  auto where = [&](const std::vector<int64_t>& wanted) {
+    std::vector<int64_t> p;
+    for (int64_t w : wanted) p.push_back(std::lower_bound(train_rows.begin(), train_rows.end(), w) - train_rows.begin());
+    return positions(p);
+  };
+  const Encoded train_enc = encode_rows(m, r, "train", train_rows, "k-NN bank and audit");
+  const Encoded bank_enc = train_enc.take(where(bank));
+  s.knn_pred = knn_predict(bank_enc.feat, concepts_of(*r.file, "train", bank), after.feat, ec.knn_k);
+
+  // Membership audit: retain-train pairs (members) vs held-out retain pairs (non-members).
+  const auto& test_concepts = r.file->concepts("test");
+  std::vector<int64_t> test_retain;
+  for (size_t i = 0; i < test_concepts.size(); ++i) {
+    if (test_concepts[i] >= 0 && !forget_set.count(test_concepts[i])) test_retain.push_back(static_cast<int64_t>(i));
+  }
+  const auto nonmembers = sample(test_retain, ec.audit_rows, seed + 4);
+  const Encoded held_out = encode_rows(m, r, "test", nonmembers, "audit held-out");
+  AuditRows audit;
+  auto add_audit = [&](const char* set, const std::vector<int64_t>& rws, const std::string& sp, const at::Tensor& sc) {
+    const auto scores = to_doubles(sc);
+    const auto cs = concepts_of(*r.file, sp, rws);
+    for (size_t i = 0; i < rws.size(); ++i) {
+      audit.set.emplace_back(set);
+      audit.row.push_back(rws[i]);
+      audit.concept.push_back(cs[i]);
+      audit.score.push_back(scores[i]);
+    }
+  };
+  add_audit("member", members, "train", pair_scores(m, train_enc.take(where(members))));
+  add_audit("nonmember", nonmembers, "test", pair_scores(m, held_out));
+  add_audit("forget", forget_pairs, "train", pair_scores(m, train_enc.take(where(forget_pairs))));
+  if (!ec.retrain.empty()) {
+    models::ContrastiveModel retrain = models::load_model(ec.retrain);
+    const Encoded rt_train = encode_rows(*retrain, r, "train", train_rows, "retrain reference");
+    const Encoded rt_test = encode_rows(*retrain, r, "test", nonmembers, "retrain reference held-out");
+    for (const auto& t : {pair_scores(*retrain, rt_train.take(where(members))), pair_scores(*retrain, rt_test),
+                          pair_scores(*retrain, rt_train.take(where(forget_pairs)))}) {
+      const auto v = to_doubles(t);
+      audit.retrain_score.insert(audit.retrain_score.end(), v.begin(), v.end());
+    }
+  }
+
+  // The original: before -> after and CKA on a fixed sample.
+  std::vector<int64_t> all_pos(rows.size());
+  std::iota(all_pos.begin(), all_pos.end(), 0);
+  Encoded before;
+  json cka = json::object();
+  if (!r.original.empty()) {
+    models::ContrastiveModel original = models::load_model(r.original);
+    before = encode_rows(*original, r, split, rows, "original");
+    s.before = model_values(*original, r, ctx, before);
+    const auto sample_pos = sample(all_pos, ec.cka_rows, seed + 5);
+    std::vector<int64_t> f_pos, r_pos;
+    for (int64_t p : sample_pos) (s.forget[static_cast<size_t>(p)] ? f_pos : r_pos).push_back(p);
+    auto cka_of = [&](const std::vector<int64_t>& p) {
+      return p.size() < 2 ? std::numeric_limits<double>::quiet_NaN()
+                          : linear_cka(after.feat.index_select(0, positions(p)), before.feat.index_select(0, positions(p)));
+    };
+    cka["cka"] = cka_of(sample_pos);
+    cka["cka_forget"] = cka_of(f_pos);
+    cka["cka_retain"] = cka_of(r_pos);
+    cka["cka_rows"] = static_cast<int64_t>(sample_pos.size());
+  }
+
+  json metrics = aggregate_samples(s, ctx.names);
+  metrics["audit"] = aggregate_audit(audit);
+  metrics["representation"]["knn_k"] = ec.knn_k;
+  metrics["representation"]["knn_bank_rows"] = static_cast<int64_t>(bank.size());
+  for (const auto& [k, v] : cka.items()) metrics["representation"][k] = v;
+  metrics["split"] = split;
+  metrics["templates"] = static_cast<int64_t>(ec.templates.size());
+  metrics["curvature"] = m.is_meru() ? m.curvature().item<double>() : std::numeric_limits<double>::quiet_NaN();
+  metrics["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  if (r.comm->rank() == 0) {
+    const fs::path dir = fs::path(r.out_dir) / "eval";
+    fs::create_directories(dir);
+    core::write_file_atomically((dir / "samples.csv").string(), to_csv(s));
+    core::write_file_atomically((dir / "audit.csv").string(), to_csv(audit));
+    core::write_file_atomically((dir / "classes.csv").string(), per_concept_csv(s, ctx.names));
+    const auto emb_pos = sample(all_pos, ec.embedding_rows, seed + 6);
+    if (!emb_pos.empty()) {
+      std::vector<int64_t> er;
+      std::vector<int32_t> ec_concepts;
+      std::vector<char> ef;
+      for (int64_t p : emb_pos) {
+        er.push_back(rows[static_cast<size_t>(p)]);
+        ec_concepts.push_back(s.concept[static_cast<size_t>(p)]);
+        ef.push_back(s.forget[static_cast<size_t>(p)]);
+      }
+      const Encoded a = after.take(positions(emb_pos));
+      std::vector<std::pair<std::string, const Encoded*>> models{{"after", &a}};
+      Encoded b;
+      if (before.size() > 0) {
+        b = before.take(positions(emb_pos));
+        models.emplace_back("before", &b);
+      }
+      core::write_file_atomically((dir / "embeddings.csv").string(), embeddings_csv(er, ec_concepts, ef, models));
+    }
+    core::write_file_atomically((dir / "metrics.json").string(), metrics.dump(2) + "\n");
+  }
+  r.comm->barrier();
+  const auto fmt_pct = [](const json& v) { return v.is_number() && !std::isnan(v.get<double>()) ? fmt::format("{:.1f}%", v.get<double>()) : std::string("n/a"); };
+  core::log_info("eval: zero-shot forget {} retain {} | audit forget called non-member {} | {:.1f}s",
+                 fmt_pct(metrics["zero_shot"]["forget_top1"]), fmt_pct(metrics["zero_shot"]["retain_top1"]),
+                 fmt_pct(metrics["audit"]["forget_nonmember"]), metrics["seconds"].get<double>());
+  return metrics.dump();
+}
+
+}  // namespace runner::eval
