@@ -29,7 +29,7 @@ dist::CommPtr comm() { return dist::world(); }
 class EvalMpi : public ::testing::Test {
  protected:
   // A small Fashion-MNIST file (rank 0) and a tiny MERU original trained on it (global batch 64,
-  // 100 steps: clearly below chance loss), shared by every test.
+  // 300 steps: about 60% zero-shot accuracy; 100 steps give less than 20%), shared by every test.
   static void SetUpTestSuite() {
     std::string d;
     if (comm()->rank() == 0) {
@@ -46,8 +46,8 @@ class EvalMpi : public ::testing::Test {
     comm()->barrier();
     config::Config c = base("original");
     c.data.batch_size = 64 / comm()->world_size();
-    c.train.steps = 100;
-    c.train.warmup_steps = 10;
+    c.train.steps = 300;
+    c.train.warmup_steps = 20;
     c.train.lr = 2e-3;
     train::run_pretrain(c, comm(), train::RunInfo{"test", "test", 0, {}});
     original_ = c.output.dir + "/model.pt";
@@ -137,7 +137,7 @@ TEST_F(EvalMpi, NoneAtTheEndOfUnlearnIsWellAboveChanceAndSideFilesReaggregate) {
   const json result = json::parse(core::read_text_file(c.output.dir + "/result.json"));
   ASSERT_EQ(result["status"], "COMPLETED");
   const json& m = result["metrics"];
-  // Ten classes: chance is 10%. A 100-step tiny MERU gets far above it on both sets.
+  // Ten classes: chance is 10%. The 300-step tiny MERU gets far above it on both sets.
   EXPECT_GT(m["zero_shot"]["retain_top1"].get<double>(), 30.0) << m.dump(1);
   EXPECT_GT(m["zero_shot"]["forget_top1"].get<double>(), 30.0) << m.dump(1);
   EXPECT_EQ(m["forget_classes"], json({"sandal", "sneaker", "ankle boot"}));
