@@ -25,6 +25,9 @@ void add_data(CLI::App& app, Action& action);
 // `train`, `unlearn` and `config`.
 void add_train(CLI::App& app, Action& action);
 
+// `sweep` (grids on the local, mpi and slurm backends).
+void add_sweep(CLI::App& app, Action& action);
+
 // `eval`; and the evaluation train/unlearn run before writing COMPLETED.
 void add_eval(CLI::App& app, Action& action);
 std::function<std::string(const train::Trained&)> evaluation_hook();

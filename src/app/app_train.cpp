@@ -2,11 +2,14 @@
 // training loop (src/train) on however many ranks the job was started with.
 #include <CLI/CLI.hpp>
 
+#include <fmt/format.h>
+
 #include <iostream>
 #include <memory>
 
 #include "app/app.h"
 #include "config/config.h"
+#include "core/error.h"
 #include "dist/runtime.h"
 #include "train/loop.h"
 
@@ -18,6 +21,7 @@ struct RunOptions {
   std::string config;
   std::vector<std::string> overrides;
   int64_t stop_after = 0;
+  std::vector<std::string> labels;  // key=value
 };
 
 int run_job(const RunOptions& o, bool unlearning) {
@@ -26,7 +30,12 @@ int run_job(const RunOptions& o, bool unlearning) {
   dist::InitOptions init;
   init.threads = static_cast<int>(cfg.dist.threads);
   auto comm = dist::init_world(init);
-  train::RunInfo info{command_line(), version_text(), o.stop_after, evaluation_hook()};
+  train::RunInfo info{command_line(), version_text(), o.stop_after, evaluation_hook(), {}};
+  for (const std::string& l : o.labels) {
+    const auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError(fmt::format("--label '{}': expected key=value", l));
+    info.labels[l.substr(0, eq)] = l.substr(eq + 1);
+  }
   const int code = unlearning ? train::run_unlearn(cfg, comm, info) : train::run_pretrain(cfg, comm, info);
   dist::finalize_world();
   return code;
@@ -36,6 +45,7 @@ void add_run_options(CLI::App* cmd, RunOptions& o) {
   cmd->add_option("CONFIG", o.config, "YAML config (sections data, model, train, unlearn, dist, output)")
       ->required();
   cmd->add_option("--set", o.overrides, "Override a key: --set section.key=value (repeatable; lists as [a, b])");
+  cmd->add_option("--label", o.labels, "key=value stored under \"labels\" in result.json (repeatable; sweeps use it)");
   cmd->add_option("--stop-after", o.stop_after,
                   "Checkpoint and stop (status PREEMPTED, exit 75) once this many steps are done; rerun to resume");
 }

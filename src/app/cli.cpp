@@ -39,6 +39,7 @@ int run_cli(int argc, char** argv) {
   add_data(app, action);
   add_train(app, action);
   add_eval(app, action);
+  add_sweep(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -44,6 +44,15 @@ constexpr int kMaxDims = 8;
 
 CommPtr make_self_comm() { return std::make_shared<SelfComm>(); }
 
+void Comm::send_int(int64_t, int dest, int) {
+  throw CommError(fmt::format("send_int to rank {}: the {} communicator has no point-to-point messages", dest, backend()));
+}
+
+int64_t Comm::recv_int(int source, int, int*) {
+  throw CommError(fmt::format("recv_int from rank {}: the {} communicator has no point-to-point messages", source,
+                              backend()));
+}
+
 std::string describe(const Comm& comm) {
   return fmt::format("{} rank {} of {}", comm.backend(), comm.rank(), comm.world_size());
 }

@@ -47,6 +47,12 @@ class Comm {
   // rank. Collective over this group. Same backend as this one.
   virtual std::shared_ptr<Comm> split(int color, int key) = 0;
 
+  // Point-to-point messages of one int64 (work queues: the sweep's mpi backend). recv_int takes
+  // from `source` or, with -1, from any rank, and stores the sender in *from. Only MPI
+  // communicators implement them; the others throw CommError.
+  virtual void send_int(int64_t value, int dest, int tag);
+  virtual int64_t recv_int(int source, int tag, int* from);
+
   // Best-effort termination of every rank of the job with `code`; never returns for MPI.
   // Used by main's single catch so that no rank hangs in a collective after another failed.
   virtual void abort(int code) noexcept = 0;

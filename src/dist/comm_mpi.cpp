@@ -165,6 +165,21 @@ class MpiComm final : public Comm {
     if (mpi_initialized()) MPI_Abort(MPI_COMM_WORLD, code);
   }
 
+  void send_int(int64_t value, int dest, int tag) override {
+    check_root(dest, "send_int");
+    check_mpi(MPI_Send(&value, 1, MPI_INT64_T, dest, tag, comm_), "MPI_Send", rank_);
+  }
+
+  int64_t recv_int(int source, int tag, int* from) override {
+    if (source != -1) check_root(source, "recv_int");
+    int64_t value = 0;
+    MPI_Status st;
+    check_mpi(MPI_Recv(&value, 1, MPI_INT64_T, source == -1 ? MPI_ANY_SOURCE : source, tag, comm_, &st), "MPI_Recv",
+              rank_);
+    if (from != nullptr) *from = st.MPI_SOURCE;
+    return value;
+  }
+
  private:
   void check_cpu(const at::Tensor& t, const char* call) const {
     if (!t.defined()) throw CommError(fmt::format("{}: undefined tensor", call));

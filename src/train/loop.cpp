@@ -141,6 +141,7 @@ void Run::start_result() {
   prov["slurm"] = json::parse(slurm_json());
   result_.set_json("provenance", prov.dump());
   result_.set_json("metrics", "{}");
+  if (!info_.labels.empty()) result_.set_json("labels", json(info_.labels).dump());
 }
 
 models::Checkpoint Run::checkpoint_of(int64_t step, const AdamW* opt) const {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,8 @@ struct RunInfo {
   // written; returns the metrics object (JSON text) stored under "metrics" in result.json. The
   // app wires src/eval here, so that train and eval stay independent libraries.
   std::function<std::string(const Trained&)> evaluate;
+  // Written as the "labels" object of result.json (sweeps: the point's axis values, curvature).
+  std::map<std::string, std::string> labels;
 };
 
 // Runs the config's job in cfg.output.dir: config.yaml, result.json, losses.csv, checkpoints/,

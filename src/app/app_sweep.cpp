@@ -1,0 +1,70 @@
+// `hac sweep SPEC`: a grid of originals and unlearning runs on the local, mpi or slurm backend
+// (docs/sweeps.md), and `--job stage:I` for one job in process (Slurm array tasks).
+#include <CLI/CLI.hpp>
+
+#include <memory>
+
+#include "app/app.h"
+#include "config/sweep_spec.h"
+#include "core/error.h"
+#include "dist/runtime.h"
+#include "sweep/sweep.h"
+#include "train/loop.h"
+
+namespace runner::app {
+
+namespace {
+
+struct SweepCli {
+  std::string spec;
+  std::string job;
+  sweep::SweepOptions o;
+};
+
+// A job in this process, on `comm`, with the evaluation and the job's labels.
+int run_in_process(const sweep::Job& j, const dist::CommPtr& comm) {
+  train::RunInfo info{command_line(), version_text(), 0, evaluation_hook(), j.labels};
+  return j.original ? train::run_pretrain(j.cfg, comm, info) : train::run_unlearn(j.cfg, comm, info);
+}
+
+int run(SweepCli& c) {
+  const config::SweepSpec spec = config::load_sweep_spec(c.spec);
+  c.o.command = command_line();
+  c.o.spec_path = c.spec;
+  if (!c.job.empty() || c.o.backend == "mpi") {
+    auto world = dist::init_world({});
+    const int code = c.job.empty() ? sweep::run_sweep_mpi(spec, c.o, world, run_in_process)
+                                   : sweep::run_one_job(spec, c.job, world, run_in_process);
+    dist::finalize_world();
+    return code;
+  }
+  // local and slurm: this process starts others (mpirun, sbatch) and must not be an MPI process.
+  return sweep::run_sweep(spec, c.o);
+}
+
+}  // namespace
+
+void add_sweep(CLI::App& app, Action& action) {
+  auto c = std::make_shared<SweepCli>();
+  auto* cmd = app.add_subcommand("sweep", "Run a grid of originals and unlearning runs (docs/sweeps.md)");
+  cmd->add_option("SPEC", c->spec, "Sweep spec (YAML: name, base, set, originals, axes)")->required();
+  cmd->add_option("--backend", c->o.backend, "local | mpi | slurm")
+      ->check(CLI::IsMember({"local", "mpi", "slurm"}));
+  cmd->add_flag("--dry-run", c->o.dry_run, "Print the grid with each job's status; run nothing");
+  cmd->add_flag("--rerun-failed", c->o.rerun_failed, "Run FAILED jobs again (they resume from their checkpoints)");
+  cmd->add_flag("--fail-fast", c->o.fail_fast, "Start nothing new after the first failure");
+  cmd->add_option("--jobs", c->o.jobs, "local: concurrent runs (default: cores / ranks per run)");
+  cmd->add_option("--mpirun", c->o.mpirun, "local: the mpirun for runs of several ranks");
+  cmd->add_option("--hac", c->o.hac, "The hac executable the jobs run (default: this one)");
+  cmd->add_option("--job", c->job, "Run one job of the grid in this process: originals:I or points:I");
+  cmd->add_option("--partition", c->o.partition, "slurm: sbatch --partition");
+  cmd->add_option("--time", c->o.time_limit, "slurm: time limit per array task");
+  cmd->add_option("--throttle", c->o.throttle, "slurm: at most K array tasks at once (%K)");
+  cmd->add_option("--max-array", c->o.max_array, "slurm: split arrays above this size (default: MaxArraySize)");
+  cmd->add_option("--sbatch-args", c->o.sbatch_args, "slurm: extra sbatch arguments for the array tasks");
+  cmd->add_option("--threads", c->o.threads, "slurm: HAC_NUM_THREADS for the array tasks");
+  cmd->add_flag("--wait", c->o.wait, "slurm: wait until the collect job has ended; exit 1 unless all COMPLETED");
+  cmd->callback([&action, c] { action = [c] { return run(*c); }; });
+}
+
+}  // namespace runner::app

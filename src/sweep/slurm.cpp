@@ -1,0 +1,160 @@
+// The slurm backend: one job array per stage (originals, then points; one array per rank count,
+// split above MaxArraySize, throttled with %K), each task `srun --mpi=pmix hac sweep SPEC --job
+// stage:I`, preemption by --signal=USR2 with checkpoint and requeue, and a dependent collect job.
+#include <fmt/format.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <thread>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "sweep/sweep.h"
+
+namespace runner::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Runs a shell command, returns its stdout; throws IoError naming it on a non-zero exit.
+std::string shell(const std::string& cmd) {
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) throw IoError(fmt::format("cannot run: {}", cmd));
+  std::string out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = ::pclose(p);
+  if (status != 0) {
+    throw IoError(fmt::format("`{}` failed (exit {}): {}", cmd, WIFEXITED(status) ? WEXITSTATUS(status) : -1, out));
+  }
+  return out;
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+int64_t max_array_size(const SweepOptions& o) {
+  if (o.max_array > 0) return o.max_array;
+  try {
+    const std::string conf = shell("scontrol show config 2>/dev/null | grep -i '^MaxArraySize'");
+    const auto eq = conf.find('=');
+    if (eq != std::string::npos) return std::max<int64_t>(1, std::stoll(conf.substr(eq + 1)) - 1);
+  } catch (const std::exception&) {
+  }
+  return 1000;  // Slurm's default MaxArraySize is 1001: indices 0..1000
+}
+
+struct Array {
+  std::string stage;               // originals | points
+  int64_t ranks = 1;
+  std::vector<size_t> jobs;        // grid indices
+};
+
+std::string array_script(const Array& a, const std::string& list_file, const std::string& log_dir, const SweepOptions& o,
+                         const std::string& hac, const std::string& spec) {
+  std::string s = "#!/bin/bash\n";
+  s += fmt::format("#SBATCH --job-name=hac-{}\n", a.stage);
+  s += fmt::format("#SBATCH --ntasks={}\n", a.ranks);
+  s += fmt::format("#SBATCH --time={}\n", o.time_limit);
+  s += fmt::format("#SBATCH --output={}/{}-%A_%a.out\n", log_dir, a.stage);
+  s += "#SBATCH --signal=USR2@120\n#SBATCH --requeue\n";
+  if (!o.partition.empty()) s += fmt::format("#SBATCH --partition={}\n", o.partition);
+  if (!o.sbatch_args.empty()) s += fmt::format("#SBATCH {}\n", o.sbatch_args);
+  s += "# One grid job per array task; the task's line of the list names it.\n";
+  s += fmt::format("job=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n", quote(list_file));
+  if (!o.threads.empty()) s += fmt::format("export HAC_NUM_THREADS={}\n", o.threads);
+  s += fmt::format("srun --mpi=pmix -n {} {} sweep {} --job \"$job\"\n", a.ranks, quote(hac), quote(spec));
+  s += "rc=$?\n";
+  s += "# 75: checkpointed on USR2 (time limit or preemption): requeue this task; it resumes.\n";
+  s += "if [ $rc -eq 75 ]; then scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"; fi\n";
+  s += "exit $rc\n";
+  return s;
+}
+
+}  // namespace
+
+int submit_slurm(const Grid& g, const config::SweepSpec& spec, const SweepOptions& o) {
+  const std::string hac = o.hac.empty() ? fs::read_symlink("/proc/self/exe").string() : o.hac;
+  const std::string spec_path = fs::absolute(o.spec_path).string();
+  const fs::path sdir = fs::absolute(fs::path(g.dir) / "slurm");
+  fs::create_directories(sdir);
+  const int64_t max_array = max_array_size(o);
+  // Arrays: per stage and rank count, only the jobs that still need to run, split at max_array.
+  std::vector<Array> arrays;
+  for (const auto& [stage, list] : {std::pair<std::string, const std::vector<Job>*>{"originals", &g.originals},
+                                    {"points", &g.points}}) {
+    std::map<int64_t, std::vector<size_t>> by_ranks;
+    for (size_t i = 0; i < list->size(); ++i) {
+      const std::string st = job_status((*list)[i]);
+      if (st == "COMPLETED" || (st == "FAILED" && !o.rerun_failed)) continue;
+      by_ranks[(*list)[i].ranks].push_back(i);
+    }
+    for (const auto& [ranks, jobs] : by_ranks) {
+      for (size_t b = 0; b < jobs.size(); b += static_cast<size_t>(max_array)) {
+        Array a{stage, ranks, {}};
+        a.jobs.assign(jobs.begin() + static_cast<std::ptrdiff_t>(b),
+                      jobs.begin() + static_cast<std::ptrdiff_t>(std::min(jobs.size(), b + static_cast<size_t>(max_array))));
+        arrays.push_back(a);
+      }
+    }
+  }
+  std::vector<std::string> original_ids, point_ids;
+  for (size_t k = 0; k < arrays.size(); ++k) {
+    const Array& a = arrays[k];
+    std::string list;
+    for (size_t i : a.jobs) list += fmt::format("{}:{}\n", a.stage, i);
+    const std::string list_file = (sdir / fmt::format("{}-{}.list", a.stage, k)).string();
+    const std::string script = (sdir / fmt::format("{}-{}.sbatch", a.stage, k)).string();
+    core::write_file_atomically(list_file, list);
+    core::write_file_atomically(script, array_script(a, list_file, sdir.string(), o, hac, spec_path));
+    std::string cmd = fmt::format("sbatch --parsable --array=0-{}{}", a.jobs.size() - 1,
+                                  o.throttle > 0 ? fmt::format("%{}", o.throttle) : std::string());
+    if (a.stage == "points" && !original_ids.empty()) {
+      std::string dep;
+      for (const auto& id : original_ids) dep += ":" + id;
+      cmd += " --dependency=afterany" + dep;
+    }
+    cmd += " " + quote(script);
+    std::string id = shell(cmd);
+    id = id.substr(0, id.find_first_of(";\n"));
+    (a.stage == "originals" ? original_ids : point_ids).push_back(id);
+    core::log_info("sweep: submitted {} array {} ({} job(s), {} rank(s) each): {}", a.stage, id, a.jobs.size(), a.ranks,
+                   script);
+  }
+  // The collect job runs after every array, whatever their outcome.
+  std::string collect = "#!/bin/bash\n#SBATCH --job-name=hac-collect\n#SBATCH --ntasks=1\n";
+  collect += fmt::format("#SBATCH --output={}/collect-%j.out\n", sdir.string());
+  if (!o.partition.empty()) collect += fmt::format("#SBATCH --partition={}\n", o.partition);
+  collect += fmt::format("{} collect {}\n", quote(hac), quote(fs::absolute(g.dir).string()));
+  const std::string collect_script = (sdir / "collect.sbatch").string();
+  core::write_file_atomically(collect_script, collect);
+  std::string dep;
+  for (const auto& id : original_ids) dep += ":" + id;
+  for (const auto& id : point_ids) dep += ":" + id;
+  std::string cid = shell(fmt::format("sbatch --parsable {} {}", dep.empty() ? "" : "--dependency=afterany" + dep,
+                                      quote(collect_script)));
+  cid = cid.substr(0, cid.find_first_of(";\n"));
+  fmt::print("sweep {}: submitted {} array(s) and collect job {}; scripts in {}\n", g.name, arrays.size(), cid,
+             sdir.string());
+  if (!o.wait) return 0;
+  while (!shell(fmt::format("squeue -h -j {} 2>/dev/null || true", cid)).empty()) {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+  }
+  int64_t completed = 0;
+  for (const auto* list : {&g.originals, &g.points}) {
+    for (const auto& j : *list) completed += job_status(j) == "COMPLETED" ? 1 : 0;
+  }
+  const size_t total = g.originals.size() + g.points.size();
+  fmt::print("sweep {}: {}/{} jobs COMPLETED after the Slurm jobs ended\n", g.name, completed, total);
+  return static_cast<size_t>(completed) == total ? 0 : 1;
+}
+
+}  // namespace runner::sweep
