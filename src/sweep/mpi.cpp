@@ -180,16 +180,8 @@ int run_sweep_mpi(const config::SweepSpec& spec, const SweepOptions& o, const di
   world->broadcast(c, 0);
   if (rank == 0) {
     write_manifest(g, spec, o);
-    int64_t completed = 0;
-    for (const auto* list : {&g.originals, &g.points}) {
-      for (const auto& j : *list) {
-        const std::string s = job_status(j);
-        if (s == "COMPLETED") ++completed;
-        else fmt::print("  {:<10} {}\n", s.empty() ? "NOT RUN" : s, j.dir);
-      }
-    }
-    fmt::print("sweep {} (mpi): {}/{} jobs COMPLETED\n", g.name, completed, g.originals.size() + g.points.size());
-    if (c[0].item<int64_t>() == 0 && static_cast<size_t>(completed) != g.originals.size() + g.points.size()) c[0] = 1;
+    const int summary = summarize(g);
+    if (c[0].item<int64_t>() == 0) c[0] = summary;
   }
   world->broadcast(c, 0);
   return static_cast<int>(c[0].item<int64_t>());

@@ -148,13 +148,7 @@ int submit_slurm(const Grid& g, const config::SweepSpec& spec, const SweepOption
   while (!shell(fmt::format("squeue -h -j {} 2>/dev/null || true", cid)).empty()) {
     std::this_thread::sleep_for(std::chrono::seconds(2));
   }
-  int64_t completed = 0;
-  for (const auto* list : {&g.originals, &g.points}) {
-    for (const auto& j : *list) completed += job_status(j) == "COMPLETED" ? 1 : 0;
-  }
-  const size_t total = g.originals.size() + g.points.size();
-  fmt::print("sweep {}: {}/{} jobs COMPLETED after the Slurm jobs ended\n", g.name, completed, total);
-  return static_cast<size_t>(completed) == total ? 0 : 1;
+  return summarize(g);
 }
 
 }  // namespace runner::sweep

@@ -186,6 +186,28 @@ void print_grid(const Grid& g) {
 
 std::string job_status(const Job& j) { return train::ResultFile::read_status(result_path(j)); }
 
+int summarize(const Grid& g, int64_t blocked) {
+  int64_t completed = 0;
+  std::vector<std::string> lines;
+  for (const auto* list : {&g.originals, &g.points}) {
+    for (const auto& j : *list) {
+      const std::string s = job_status(j);
+      if (s == "COMPLETED") {
+        ++completed;
+        continue;
+      }
+      lines.push_back(fmt::format("  {:<10} {}: {}", s.empty() ? "NOT RUN" : s, j.dir,
+                                  s == "FAILED" ? first_error(j) : s.empty() ? "not started" : "rerun to resume"));
+    }
+  }
+  const size_t total = g.originals.size() + g.points.size();
+  fmt::print("sweep {}: {}/{} jobs COMPLETED{}\n", g.name, completed, total,
+             blocked > 0 ? fmt::format(", {} point(s) waiting for an original that is not COMPLETED", blocked) : "");
+  for (const auto& l : lines) fmt::print("{}\n", l);
+  std::fflush(stdout);
+  return static_cast<size_t>(completed) == total ? 0 : 1;
+}
+
 void write_manifest(const Grid& g, const config::SweepSpec& spec, const SweepOptions& o) {
   json m;
   m["name"] = g.name;
@@ -257,29 +279,12 @@ int run_sweep(const config::SweepSpec& spec, const SweepOptions& o) {
   if (g_stop == 0 && !(o.fail_fast && failed_any)) run_stage(g.points, todo, o, slots, cores, "point", tally, failed_any);
   write_manifest(g, spec, o);
 
-  // Summary: every job that is not COMPLETED, with its first error line.
-  int64_t completed = 0;
-  std::vector<std::string> lines;
-  for (const auto* list : {&g.originals, &g.points}) {
-    for (const auto& j : *list) {
-      const std::string s = job_status(j);
-      if (s == "COMPLETED") {
-        ++completed;
-        continue;
-      }
-      lines.push_back(fmt::format("  {:<10} {}: {}", s.empty() ? "NOT RUN" : s, j.dir,
-                                  s == "FAILED" ? first_error(j) : s.empty() ? "not started" : "rerun to resume"));
-    }
-  }
-  const size_t total = g.originals.size() + g.points.size();
-  fmt::print("sweep {}: {}/{} jobs COMPLETED{}\n", g.name, completed, total,
-             blocked > 0 ? fmt::format(", {} point(s) waiting for an original that is not COMPLETED", blocked) : "");
-  for (const auto& l : lines) fmt::print("{}\n", l);
+  const int summary = summarize(g, blocked);
   if (g_stop != 0) {
     fmt::print("sweep {}: interrupted; rerun the same command to resume\n", g.name);
     return train::kExitPreempted;
   }
-  return static_cast<size_t>(completed) == total ? 0 : 1;
+  return summary;
 }
 
 int run_one_job(const config::SweepSpec& spec, const std::string& which, const dist::CommPtr& world,

@@ -57,6 +57,9 @@ int submit_slurm(const Grid& g, const config::SweepSpec& spec, const SweepOption
 
 // The status a job's result.json records ("" when there is none yet).
 std::string job_status(const Job& j);
+// Prints "k/n jobs COMPLETED" and a line per other job (status, dir, first error line); returns
+// 0 when all are COMPLETED, else 1.
+int summarize(const Grid& g, int64_t blocked = 0);
 // Writes <grid dir>/sweep.json: spec, command, commit, every job with its status.
 void write_manifest(const Grid& g, const config::SweepSpec& spec, const SweepOptions& o);
 
