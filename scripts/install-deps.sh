@@ -13,7 +13,7 @@ packages=(
   googletest libgtest-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   zlib1g-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev
-  dataset-fashion-mnist
+  dataset-fashion-mnist gnuplot-nox
 )
 # --test: what the test suite needs beyond the build (a real single-node Slurm).
 if [ "${1:-}" = "--test" ]; then

@@ -27,6 +27,8 @@ void add_train(CLI::App& app, Action& action);
 
 // `sweep` (grids on the local, mpi and slurm backends).
 void add_sweep(CLI::App& app, Action& action);
+// `collect` (tables and figures from result.json files).
+void add_collect(CLI::App& app, Action& action);
 
 // `eval`; and the evaluation train/unlearn run before writing COMPLETED.
 void add_eval(CLI::App& app, Action& action);

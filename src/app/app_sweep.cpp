@@ -8,6 +8,7 @@
 #include "config/sweep_spec.h"
 #include "core/error.h"
 #include "dist/runtime.h"
+#include "sweep/results.h"
 #include "sweep/sweep.h"
 #include "train/loop.h"
 
@@ -65,6 +66,24 @@ void add_sweep(CLI::App& app, Action& action) {
   cmd->add_option("--threads", c->o.threads, "slurm: HAC_NUM_THREADS for the array tasks");
   cmd->add_flag("--wait", c->o.wait, "slurm: wait until the collect job has ended; exit 1 unless all COMPLETED");
   cmd->callback([&action, c] { action = [c] { return run(*c); }; });
+}
+
+void add_collect(CLI::App& app, Action& action) {
+  auto o = std::make_shared<sweep::CollectOptions>();
+  auto no_figures = std::make_shared<bool>(false);
+  auto* cmd = app.add_subcommand("collect", "Results under DIR -> long CSV, tables (md, tex, csv), figures (docs/results.md)");
+  cmd->add_option("DIR", o->dir, "Folder searched for result.json files (a sweep's results/<name>)")->required();
+  cmd->add_option("--out", o->out, "Output folder (default: DIR/collected)");
+  cmd->add_flag("--no-figures", *no_figures, "Tables only");
+  cmd->add_option("--gnuplot", o->gnuplot, "The gnuplot executable");
+  cmd->callback([&action, o, no_figures] {
+    action = [o, no_figures] {
+      o->figures = !*no_figures;
+      const sweep::CollectSummary s = sweep::collect(*o);
+      (void)s;
+      return 0;
+    };
+  });
 }
 
 }  // namespace runner::app

@@ -40,6 +40,7 @@ int run_cli(int argc, char** argv) {
   add_train(app, action);
   add_eval(app, action);
   add_sweep(app, action);
+  add_collect(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -66,6 +66,19 @@ import json,sys; m=json.load(open(sys.argv[1]))
 assert len(m['points']) == 8 and all(p['status'] == 'COMPLETED' for p in m['points']), m['points']
 " "$dir/results/t/sweep.json" || fail "sweep.json does not list 8 COMPLETED points"
 
+# Collect: the table lists both methods at both forget-set sizes; figures exist; a second collect
+# gives the same files.
+"$hac" collect "$dir/results/t" >/dev/null 2>&1 || fail "collect exited $?"
+t=$dir/results/t/collected
+grep -q "| meru | ft |" "$t/table_main.md" && grep -q "| meru | hac |" "$t/table_main.md" || fail "table: $(cat "$t/table_main.md")"
+grep -q "forget@2" "$t/table_main.md" || fail "table lacks the 2-concept columns"
+for f in acc_vs_concepts.png acc_vs_concepts.pdf dist0_hist.png poincare.png; do
+  [ -s "$t/figures/$f" ] || fail "figure $f missing"
+done
+cp "$t/table_main.md" "$dir/table1.md"; cp "$t/results_long.csv" "$dir/long1.csv"
+"$hac" collect "$dir/results/t" >/dev/null 2>&1
+cmp -s "$t/table_main.md" "$dir/table1.md" && cmp -s "$t/results_long.csv" "$dir/long1.csv" || fail "collect is not idempotent"
+
 # 4. Failures: a point with an unknown concept is FAILED and named with its first error line;
 #    --fail-fast starts nothing after it; a rerun leaves FAILED alone unless --rerun-failed.
 sed -e 's/name: t/name: bad/' -e 's/  - forget: .*/  - list: [{unlearn.forget: [hats]}, {unlearn.forget: [sandal]}]/' \

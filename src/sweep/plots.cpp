@@ -1,0 +1,329 @@
+// Figures of `hac collect` (results.h): data files and gnuplot scripts written beside the PNG and
+// PDF they make, so a user can restyle them.
+#include <fmt/format.h>
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "core/log.h"
+#include "eval/samples.h"
+#include "sweep/results.h"
+
+namespace runner::sweep {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+  return out + "'";
+}
+
+int shell_status(const std::string& cmd) {
+  const int s = std::system(cmd.c_str());
+  return WIFEXITED(s) ? WEXITSTATUS(s) : 128;
+}
+
+std::string num(double v) { return std::isnan(v) ? "NaN" : fmt::format("{:.6g}", v); }
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0.0;
+  int64_t n = 0;
+  for (double x : v) {
+    if (!std::isnan(x)) s += x, ++n;
+  }
+  return n == 0 ? kNaN : s / static_cast<double>(n);
+}
+
+double metric(const RunRecord& r, const std::string& m) {
+  const auto it = r.metrics.find(m);
+  return it == r.metrics.end() ? kNaN : it->second;
+}
+
+// Writes name.gp (PNG then PDF of `body`) and name.dat files, runs gnuplot in dir.
+std::vector<std::string> render(const fs::path& dir, const std::string& name, const std::string& body,
+                                const std::string& gnuplot, const std::string& size_px, const std::string& size_in) {
+  std::string gp = "# " + name + ": written by hac collect; edit and run `gnuplot " + name + ".gp` here\n";
+  gp += "set datafile separator '\\t'\nset datafile missing 'NaN'\nset key outside right top\nset grid\n";
+  gp += fmt::format("set terminal pngcairo size {} font ',10'\nset output '{}.png'\n{}\nunset multiplot\n", size_px, name, body);
+  gp += fmt::format("set terminal pdfcairo size {} font ',9'\nset output '{}.pdf'\n{}\nunset multiplot\nset output\n",
+                    size_in, name, body);
+  core::write_file_atomically((dir / (name + ".gp")).string(), gp);
+  const std::string cmd = fmt::format("cd {} && {} {}.gp > {}.log 2>&1", quote(dir.string()), quote(gnuplot), name, name);
+  if (shell_status(cmd) != 0) {
+    throw IoError(fmt::format("collect: gnuplot failed on {}/{}.gp: {}", dir.string(), name,
+                              core::read_text_file((dir / (name + ".log")).string()).substr(0, 400)));
+  }
+  return {"figures/" + name + ".png", "figures/" + name + ".pdf"};
+}
+
+// Table of series (columns) over x values (rows), tab-separated with a header.
+std::string series_table(const std::vector<std::string>& xs, const std::vector<std::string>& names,
+                         const std::map<std::pair<std::string, std::string>, double>& value) {
+  std::string t = "x";
+  for (const auto& n : names) t += "\t" + n;
+  t += "\n";
+  for (const auto& x : xs) {
+    t += x;
+    for (const auto& n : names) {
+      const auto it = value.find({x, n});
+      t += "\t" + num(it == value.end() ? kNaN : it->second);
+    }
+    t += "\n";
+  }
+  return t;
+}
+
+// Forget and retain accuracy against an x label; one line per series.
+std::vector<std::string> accuracy_figure(const fs::path& dir, const std::string& name, const std::string& xlabel,
+                                         const std::vector<std::string>& xs, const std::vector<std::string>& names,
+                                         const std::map<std::pair<std::string, std::string>, std::vector<double>>& forget,
+                                         const std::map<std::pair<std::string, std::string>, std::vector<double>>& retain,
+                                         const std::string& gnuplot) {
+  std::map<std::pair<std::string, std::string>, double> f, r;
+  for (const auto& [k, v] : forget) f[k] = mean_of(v);
+  for (const auto& [k, v] : retain) r[k] = mean_of(v);
+  core::write_file_atomically((dir / (name + "_forget.dat")).string(), series_table(xs, names, f));
+  core::write_file_atomically((dir / (name + "_retain.dat")).string(), series_table(xs, names, r));
+  const size_t n = names.size() + 1;
+  std::string body = "set multiplot layout 1,2\nset yrange [0:100]\nset ylabel 'zero-shot top-1 (%)'\n";
+  body += fmt::format("set xlabel '{}'\n", xlabel);
+  body += fmt::format("set title 'forget classes (lower is better)'\nset key off\n"
+                      "plot for [i=2:{0}] '{1}_forget.dat' using 0:i:xtic(1) with linespoints lw 2 pt 7 title columnheader(i)\n",
+                      n, name);
+  body += fmt::format("set title 'retain classes (higher is better)'\nset key outside right top\n"
+                      "plot for [i=2:{0}] '{1}_retain.dat' using 0:i:xtic(1) with linespoints lw 2 pt 7 title columnheader(i)\n",
+                      n, name);
+  return render(dir, name, body, gnuplot, "1300,480", "13in,4.8in");
+}
+
+// The representative MERU run for the hierarchy figures: a completed hac run with side files,
+// the largest forget set, then the first by directory.
+const RunRecord* representative(const std::vector<RunRecord>& runs) {
+  const RunRecord* best = nullptr;
+  for (const auto& r : runs) {
+    if (r.kind != "unlearn" || r.model != "meru" || r.variant != "hac" || r.status != "COMPLETED") continue;
+    if (!fs::exists(fs::path(r.abs_dir) / "eval" / "samples.csv")) continue;
+    if (best == nullptr || r.concepts > best->concepts) best = &r;
+  }
+  return best;
+}
+
+std::vector<std::string> histogram_figure(const fs::path& dir, const RunRecord& r, const std::string& gnuplot) {
+  const std::string path = (fs::path(r.abs_dir) / "eval" / "samples.csv").string();
+  const eval::Samples s = eval::samples_from_csv(core::read_text_file(path), path);
+  if (!s.has_before()) return {};
+  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  for (size_t i = 0; i < s.size(); ++i) {
+    for (double v : {s.after.image_dist0[i], s.before.image_dist0[i]}) lo = std::min(lo, v), hi = std::max(hi, v);
+  }
+  constexpr int kBins = 30;
+  const double width = std::max(1e-9, (hi - lo) / kBins);
+  std::vector<std::array<double, 4>> h(kBins, {0, 0, 0, 0});
+  std::array<double, 4> total{0, 0, 0, 0};
+  for (size_t i = 0; i < s.size(); ++i) {
+    const int base = s.forget[i] ? 0 : 2;
+    for (int which = 0; which < 2; ++which) {
+      const double v = which == 0 ? s.before.image_dist0[i] : s.after.image_dist0[i];
+      const int b = std::clamp(static_cast<int>((v - lo) / width), 0, kBins - 1);
+      h[static_cast<size_t>(b)][static_cast<size_t>(base + which)] += 1;
+      total[static_cast<size_t>(base + which)] += 1;
+    }
+  }
+  std::string t = "d0\tforget before\tforget after\tretain before\tretain after\n";
+  for (int b = 0; b < kBins; ++b) {
+    t += num(lo + (b + 0.5) * width);
+    for (int k = 0; k < 4; ++k) {
+      t += "\t" + num(total[static_cast<size_t>(k)] > 0 ? h[static_cast<size_t>(b)][static_cast<size_t>(k)] /
+                                                              total[static_cast<size_t>(k)]
+                                                        : kNaN);
+    }
+    t += "\n";
+  }
+  core::write_file_atomically((dir / "dist0_hist.dat").string(), t);
+  std::string body = fmt::format(
+      "set title 'image distance to the origin, {} ({} concept(s) forgotten: {})'\n"
+      "set xlabel 'd_c(origin, image)'\nset ylabel 'share of images'\n"
+      "plot 'dist0_hist.dat' using 1:2 with steps lw 2 dt 2 lc rgb '#d62728' title columnheader(2), \\\n"
+      "     '' using 1:3 with steps lw 2 lc rgb '#d62728' title columnheader(3), \\\n"
+      "     '' using 1:4 with steps lw 2 dt 2 lc rgb '#1f77b4' title columnheader(4), \\\n"
+      "     '' using 1:5 with steps lw 2 lc rgb '#1f77b4' title columnheader(5)\n",
+      r.variant, r.concepts, r.forget);
+  return render(dir, "dist0_hist", body, gnuplot, "1000,500", "10in,5in");
+}
+
+// Top-2 principal directions of rows (power iteration with deflation).
+std::array<std::vector<double>, 2> top2(const std::vector<std::vector<double>>& rows) {
+  const size_t d = rows.front().size();
+  std::vector<double> mean(d, 0.0);
+  for (const auto& r : rows) {
+    for (size_t j = 0; j < d; ++j) mean[j] += r[j] / static_cast<double>(rows.size());
+  }
+  std::vector<std::vector<double>> cov(d, std::vector<double>(d, 0.0));
+  for (const auto& r : rows) {
+    for (size_t a = 0; a < d; ++a) {
+      for (size_t b = 0; b < d; ++b) cov[a][b] += (r[a] - mean[a]) * (r[b] - mean[b]);
+    }
+  }
+  std::array<std::vector<double>, 2> out;
+  for (int k = 0; k < 2; ++k) {
+    std::vector<double> v(d);
+    for (size_t j = 0; j < d; ++j) v[j] = 1.0 + 0.01 * static_cast<double>(j);  // deterministic start
+    for (int it = 0; it < 300; ++it) {
+      std::vector<double> w(d, 0.0);
+      for (size_t a = 0; a < d; ++a) {
+        for (size_t b = 0; b < d; ++b) w[a] += cov[a][b] * v[b];
+      }
+      if (k == 1) {  // deflate: stay orthogonal to the first direction
+        double dot = 0.0;
+        for (size_t j = 0; j < d; ++j) dot += w[j] * out[0][j];
+        for (size_t j = 0; j < d; ++j) w[j] -= dot * out[0][j];
+      }
+      double norm = 0.0;
+      for (double x : w) norm += x * x;
+      norm = std::sqrt(norm);
+      if (norm == 0.0) break;
+      for (size_t j = 0; j < d; ++j) v[j] = w[j] / norm;
+    }
+    out[static_cast<size_t>(k)] = v;
+  }
+  return out;
+}
+
+std::vector<std::string> poincare_figure(const fs::path& dir, const RunRecord& r, const std::string& gnuplot) {
+  const fs::path file = fs::path(r.abs_dir) / "eval" / "embeddings.csv";
+  const double c = metric(r, "curvature");
+  if (!fs::exists(file) || std::isnan(c)) return {};
+  std::istringstream in(core::read_text_file(file.string()));
+  std::string line;
+  std::getline(in, line);  // header: row,concept,forget,model,modality,e0..
+  struct Point {
+    bool forget, after;
+    std::vector<double> p;
+  };
+  std::vector<Point> pts;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ss(line);
+    std::string cell;
+    while (std::getline(ss, cell, ',')) cells.push_back(cell);
+    if (cells.size() < 6 || cells[4] != "image") continue;
+    std::vector<double> x;
+    double sq = 0.0;
+    for (size_t j = 5; j < cells.size(); ++j) x.push_back(std::stod(cells[j])), sq += x.back() * x.back();
+    // Hyperboloid (space part x, time x0) -> Poincaré ball of radius 1/sqrt(c) -> unit disk.
+    const double x0 = std::sqrt(1.0 / c + sq), sc = std::sqrt(c);
+    for (double& v : x) v = sc * v / (1.0 + sc * x0);
+    pts.push_back({cells[2] == "1", cells[3] == "after", x});
+  }
+  if (pts.size() < 3) return {};
+  std::vector<std::vector<double>> rows;
+  for (const auto& p : pts) rows.push_back(p.p);
+  const auto dirs = top2(rows);
+  std::string data[2];
+  for (const auto& p : pts) {
+    double a = 0.0, b = 0.0, radius = 0.0;
+    for (size_t j = 0; j < p.p.size(); ++j) a += p.p[j] * dirs[0][j], b += p.p[j] * dirs[1][j], radius += p.p[j] * p.p[j];
+    const double len = std::sqrt(a * a + b * b);
+    radius = std::sqrt(radius);
+    // Keep each point's distance to the origin: only its direction is projected.
+    const double scale = len > 0 ? radius / len : 0.0;
+    data[p.after ? 1 : 0] += fmt::format("{}\t{}\t{}\n", num(a * scale), num(b * scale), p.forget ? 1 : 0);
+  }
+  core::write_file_atomically((dir / "poincare_before.dat").string(), "x\ty\tforget\n" + data[0]);
+  core::write_file_atomically((dir / "poincare_after.dat").string(), "x\ty\tforget\n" + data[1]);
+  std::string body = "set multiplot layout 1,2\nset size ratio -1\nset xrange [-1.05:1.05]\nset yrange [-1.05:1.05]\n"
+                     "set object 1 circle at 0,0 size 1 fs empty border lc rgb 'black'\nunset grid\n";
+  for (const char* which : {"before", "after"}) {
+    body += fmt::format(
+        "set title 'MERU images in the Poincaré disk, {} unlearning ({})'\n"
+        "plot 'poincare_{}.dat' using 1:($3==0?$2:NaN) skip 1 with points pt 7 ps 0.5 lc rgb '#1f77b4' title 'retain', \\\n"
+        "     '' using 1:($3==1?$2:NaN) skip 1 with points pt 7 ps 0.6 lc rgb '#d62728' title 'forget: {}'\n",
+        which, r.variant, which, r.forget);
+  }
+  return render(dir, "poincare", body, gnuplot, "1300,620", "13in,6.2in");
+}
+
+}  // namespace
+
+std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const std::string& out,
+                                       const std::string& gnuplot) {
+  if (shell_status(quote(gnuplot) + " --version > /dev/null 2>&1") != 0) {
+    throw IoError(fmt::format("collect: cannot run gnuplot ('{}'); install it (`make deps` installs gnuplot-nox) or "
+                              "pass --no-figures", gnuplot));
+  }
+  const fs::path dir = fs::path(out) / "figures";
+  fs::create_directories(dir);
+  std::vector<std::string> files;
+  auto add = [&](const std::vector<std::string>& f) { files.insert(files.end(), f.begin(), f.end()); };
+  // Accuracy vs number of concepts: one line per (model, method) at each model's most common curvature.
+  std::map<std::string, std::map<std::string, int>> curv_count;
+  for (const auto& r : runs) {
+    if (r.kind == "unlearn" && r.status == "COMPLETED") curv_count[r.model][r.curvature] += 1;
+  }
+  std::map<std::string, std::string> main_curv;
+  for (const auto& [model, counts] : curv_count) {
+    main_curv[model] = std::max_element(counts.begin(), counts.end(), [](auto& a, auto& b) { return a.second < b.second; })->first;
+  }
+  std::map<std::pair<std::string, std::string>, std::vector<double>> forget, retain, cforget, cretain;
+  std::set<int64_t> ks;
+  std::vector<std::pair<int, std::string>> series;
+  std::set<std::string> curvs;
+  for (const auto& r : runs) {
+    if (r.kind != "unlearn" || r.status != "COMPLETED") continue;
+    if (r.curvature == main_curv[r.model]) {
+      const std::string name = r.model + " " + r.variant;
+      if (std::find_if(series.begin(), series.end(), [&](auto& s) { return s.second == name; }) == series.end()) {
+        series.emplace_back(variant_rank(r.variant) * 2 + (r.model == "meru"), name);
+      }
+      forget[{fmt::format("{}", r.concepts), name}].push_back(metric(r, "zero_shot.forget_top1"));
+      retain[{fmt::format("{}", r.concepts), name}].push_back(metric(r, "zero_shot.retain_top1"));
+      ks.insert(r.concepts);
+    }
+    if (r.model == "meru" && r.variant == "hac") {
+      const std::string name = fmt::format("{} concept(s)", r.concepts);
+      cforget[{r.curvature, name}].push_back(metric(r, "zero_shot.forget_top1"));
+      cretain[{r.curvature, name}].push_back(metric(r, "zero_shot.retain_top1"));
+      curvs.insert(r.curvature);
+    }
+  }
+  std::sort(series.begin(), series.end());
+  std::vector<std::string> names, xs;
+  for (const auto& s : series) names.push_back(s.second);
+  for (int64_t k : ks) xs.push_back(fmt::format("{}", k));
+  if (!names.empty()) {
+    add(accuracy_figure(dir, "acc_vs_concepts", "concepts forgotten", xs, names, forget, retain, gnuplot));
+  } else {
+    core::log_info("collect: no completed unlearning runs; no accuracy figures");
+  }
+  if (curvs.size() >= 2) {
+    std::vector<std::string> cx(curvs.begin(), curvs.end()), cn;
+    std::set<std::string> seen;
+    for (int64_t k : ks) cn.push_back(fmt::format("{} concept(s)", k));
+    add(accuracy_figure(dir, "acc_vs_curvature", "MERU curvature of the original (HAC)", cx, cn, cforget, cretain, gnuplot));
+  } else {
+    core::log_info("collect: fewer than 2 MERU curvatures with HAC runs; no curvature figure");
+  }
+  if (const RunRecord* r = representative(runs)) {
+    add(histogram_figure(dir, *r, gnuplot));
+    add(poincare_figure(dir, *r, gnuplot));
+  } else {
+    core::log_info("collect: no completed MERU HAC run with eval side files; no hierarchy figures");
+  }
+  return files;
+}
+
+}  // namespace runner::sweep

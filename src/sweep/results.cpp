@@ -1,0 +1,301 @@
+// Collection of results (results.h): runs, long CSV, pivoted tables.
+#include "sweep/results.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "core/files.h"
+#include "core/log.h"
+
+namespace runner::sweep {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+void flatten(const json& j, const std::string& prefix, std::map<std::string, double>& out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) flatten(v, prefix.empty() ? k : prefix + "." + k, out);
+  } else if (j.is_number()) {
+    out[prefix] = j.get<double>();
+  } else if (j.is_null()) {
+    out[prefix] = kNaN;
+  }
+}
+
+std::string variant_of(const config::UnlearnConfig& u) {
+  if (u.method != "hac") return u.method;
+  if (!u.entcal && !u.norm) return "hac-both";
+  if (!u.entcal) return "hac-entcal";
+  if (!u.norm) return "hac-norm";
+  return "hac";
+}
+
+// The original's curvature from its config.yaml beside model.pt ("" when unknown).
+std::string original_curvature(const std::string& original) {
+  const fs::path cfg = fs::path(original).parent_path() / "config.yaml";
+  if (original.empty() || !fs::exists(cfg)) return "";
+  try {
+    const config::Config c = config::load_config(cfg.string());
+    if (c.model.kind != "meru") return "euclidean";
+    return fmt::format("{}{}", c.model.curv_init, c.model.curv_learn ? " learned" : "");
+  } catch (const std::exception&) {
+    return "";
+  }
+}
+
+RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
+  RunRecord rec;
+  rec.abs_dir = file.parent_path().string();
+  rec.dir = fs::relative(file.parent_path(), root).string();
+  rec.status = r.value("status", "");
+  rec.kind = r.value("kind", "");
+  rec.method = r.value("method", "");
+  rec.run_id = r.value("run_id", "");
+  if (r.contains("error") && r["error"].is_string()) rec.error = r["error"].get<std::string>();
+  if (r.contains("metrics")) flatten(r["metrics"], "", rec.metrics);
+  if (r.contains("cost")) {
+    for (const char* k : {"wall_s", "samples_per_s"}) {
+      if (r["cost"].contains(k) && r["cost"][k].is_number()) rec.metrics[std::string("cost.") + k] = r["cost"][k].get<double>();
+    }
+  }
+  if (r.contains("provenance") && r["provenance"].contains("world_size")) {
+    rec.world_size = r["provenance"]["world_size"].get<int64_t>();
+  }
+  config::Config c;
+  if (r.contains("config") && r["config"].is_string()) c = config::parse_config(r["config"].get<std::string>(), file.string());
+  rec.variant = rec.kind == "unlearn" ? variant_of(c.unlearn) : rec.method;
+  rec.seed = c.train.seed;
+  rec.concepts = rec.kind == "unlearn" ? static_cast<int64_t>(c.unlearn.forget.size()) : 0;
+  for (const auto& f : c.unlearn.forget) rec.forget += (rec.forget.empty() ? "" : "+") + f;
+  const auto curv = rec.metrics.find("curvature");
+  if (curv != rec.metrics.end()) {
+    rec.model = std::isnan(curv->second) ? "clip" : "meru";
+  } else {
+    rec.model = rec.kind == "unlearn" && original_curvature(c.unlearn.original) == "euclidean" ? "clip" : c.model.kind;
+  }
+  if (r.contains("labels") && r["labels"].is_object()) {
+    for (const auto& [k, v] : r["labels"].items()) rec.labels[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  if (rec.labels.count("curvature")) {
+    rec.curvature = rec.labels["curvature"];
+  } else if (rec.model == "clip") {
+    rec.curvature = "euclidean";
+  } else {
+    rec.curvature = rec.kind == "unlearn" ? original_curvature(c.unlearn.original) : "";
+    if (rec.curvature.empty()) {
+      rec.curvature = rec.kind == "train" ? fmt::format("{}{}", c.model.curv_init, c.model.curv_learn ? " learned" : "")
+                      : curv != rec.metrics.end() ? fmt::format("{:.3g}", curv->second)
+                                                  : "?";
+    }
+  }
+  return rec;
+}
+
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char ch : s) out += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return out + "\"";
+}
+
+std::string num(double v) { return std::isnan(v) ? "" : fmt::format("{}", v); }
+
+struct Stat {
+  double mean = kNaN, std = kNaN;
+  int64_t n = 0;
+};
+Stat stat_of(const std::vector<double>& v) {
+  Stat s;
+  std::vector<double> ok;
+  for (double x : v) {
+    if (!std::isnan(x)) ok.push_back(x);
+  }
+  s.n = static_cast<int64_t>(ok.size());
+  if (ok.empty()) return s;
+  double sum = 0.0;
+  for (double x : ok) sum += x;
+  s.mean = sum / static_cast<double>(ok.size());
+  if (ok.size() > 1) {
+    double ss = 0.0;
+    for (double x : ok) ss += (x - s.mean) * (x - s.mean);
+    s.std = std::sqrt(ss / static_cast<double>(ok.size() - 1));  // sample std over seeds
+  }
+  return s;
+}
+
+std::string cell_text(const Stat& s, bool latex) {
+  if (s.n == 0) return latex ? "--" : "—";
+  if (s.n == 1) return fmt::format("{:.1f}", s.mean);
+  return fmt::format(latex ? "{:.1f} $\\pm$ {:.1f}" : "{:.1f} ± {:.1f}", s.mean, s.std);
+}
+
+std::string tex_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '_' || ch == '%' || ch == '&' || ch == '#' || ch == '$') out += '\\';
+    out += ch;
+  }
+  return out;
+}
+
+// The main table: rows (model, variant, curvature); per #concepts forget and retain top-1; then
+// over all concept counts the audit's forget non-member share, the gap to retrain and MERU's
+// share of forget images in their own caption's cone.
+void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, CollectSummary& summary) {
+  using Key = std::tuple<std::string, int, std::string, std::string>;  // model, variant rank, variant, curvature
+  std::map<Key, std::vector<const RunRecord*>> rows;
+  std::set<int64_t> ks;
+  std::vector<const RunRecord*> incomplete;
+  for (const auto& r : runs) {
+    if (r.kind != "unlearn") continue;
+    rows[{r.model, variant_rank(r.variant), r.variant, r.curvature}].push_back(&r);
+    ks.insert(r.concepts);
+    if (r.status != "COMPLETED" || !r.metrics.count("zero_shot.forget_top1")) incomplete.push_back(&r);
+  }
+  struct Col {
+    std::string head, tex, metric;
+    int64_t k;  // -1: over every k
+  };
+  std::vector<Col> cols;
+  for (int64_t k : ks) {
+    cols.push_back({fmt::format("forget@{} ↓", k), fmt::format("F@{}$\\downarrow$", k), "zero_shot.forget_top1", k});
+    cols.push_back({fmt::format("retain@{} ↑", k), fmt::format("R@{}$\\uparrow$", k), "zero_shot.retain_top1", k});
+  }
+  cols.push_back({"audit non-member ↑", "audit$\\uparrow$", "audit.forget_nonmember", -1});
+  cols.push_back({"gap to retrain", "gap", "audit.gap_to_retrain", -1});
+  cols.push_back({"forget in own cone", "cone", "hierarchy.forget.own_cone", -1});
+  cols.push_back({"Δ dist0 forget img", "$\\Delta d_0$", "hierarchy.forget.image_dist0", -2});
+  std::string md = "| model | method | curvature |", sep = "| --- | --- | --- |";
+  std::string tex = "\\begin{tabular}{lll" + std::string(cols.size(), 'r') + "}\n\\toprule\nmodel & method & curvature";
+  std::string csv = "model,method,curvature";
+  for (const auto& c : cols) {
+    md += " " + c.head + " |";
+    sep += " ---: |";
+    tex += " & " + c.tex;
+    csv += fmt::format(",{0}_mean,{0}_std,{0}_n", csv_cell(c.k >= 0 ? fmt::format("{}@{}", c.metric, c.k) : c.metric));
+  }
+  md += "\n" + sep + "\n";
+  tex += " \\\\\n\\midrule\n";
+  csv += "\n";
+  for (const auto& [key, list] : rows) {
+    const auto& [model, rank, variant, curvature] = key;
+    md += fmt::format("| {} | {} | {} |", model, variant, curvature);
+    tex += fmt::format("{} & {} & {}", tex_escape(model), tex_escape(variant), tex_escape(curvature));
+    csv += fmt::format("{},{},{}", model, variant, csv_cell(curvature));
+    for (const auto& c : cols) {
+      std::vector<double> v;
+      for (const RunRecord* r : list) {
+        if (c.k >= 0 && r->concepts != c.k) continue;
+        auto get = [&](const std::string& m) {
+          const auto it = r->metrics.find(m);
+          return it == r->metrics.end() ? kNaN : it->second;
+        };
+        // -2: the shift of the metric from the original ("before") to after.
+        v.push_back(c.k == -2 ? get(c.metric) - get("before." + c.metric) : get(c.metric));
+      }
+      const Stat s = stat_of(v);
+      md += " " + cell_text(s, false) + " |";
+      tex += " & " + cell_text(s, true);
+      csv += fmt::format(",{},{},{}", num(s.mean), num(s.std), s.n);
+    }
+    md += "\n";
+    tex += " \\\\\n";
+    csv += "\n";
+  }
+  tex += "\\bottomrule\n\\end{tabular}\n";
+  md += "\nCells: mean ± sample std over seeds (one value: no ±); forget/retain: zero-shot macro top-1 (%) on the "
+        "forget / retain classes at each number of forgotten concepts; audit: % of forget pairs the membership "
+        "audit calls non-member; gap: that share minus the retrain reference's; cone: % of forget images inside "
+        "their own caption's entailment cone; Δ dist0: change of the forget images' mean distance to the origin.\n";
+  if (!incomplete.empty()) {
+    md += "\nRuns without metrics (shown as —):\n\n";
+    tex += "% Runs without metrics:\n";
+    for (const RunRecord* r : incomplete) {
+      md += fmt::format("* `{}`: {}{}\n", r->dir, r->status.empty() ? "no status" : r->status,
+                        r->error.empty() ? "" : " — " + r->error);
+      tex += fmt::format("% {}: {}\n", r->dir, r->status);
+    }
+  }
+  for (const auto& [name, text] : {std::pair<std::string, std::string>{"table_main.md", md}, {"table_main.tex", tex},
+                                   {"table_main.csv", csv}}) {
+    core::write_file_atomically((out / name).string(), text);
+    summary.files.push_back(name);
+  }
+}
+
+}  // namespace
+
+int variant_rank(const std::string& v) {
+  static const std::vector<std::string> order = {"none", "retrain", "ft", "ga", "ng", "l1", "ac",
+                                                 "hac", "hac-entcal", "hac-norm", "hac-both"};
+  const auto it = std::find(order.begin(), order.end(), v);
+  return it == order.end() ? static_cast<int>(order.size()) : static_cast<int>(it - order.begin());
+}
+
+std::vector<RunRecord> read_runs(const std::string& dir, const std::string& skip, int64_t* unreadable) {
+  std::vector<fs::path> files;
+  const fs::path skip_path = skip.empty() ? fs::path() : fs::weakly_canonical(skip);
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied);
+       it != fs::recursive_directory_iterator(); ++it) {
+    if (it->is_directory() && !skip_path.empty() && fs::weakly_canonical(it->path()) == skip_path) {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file() && it->path().filename() == "result.json") files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  std::vector<RunRecord> runs;
+  for (const auto& f : files) {
+    try {
+      runs.push_back(record_of(json::parse(core::read_text_file(f.string())), f, dir));
+    } catch (const std::exception& e) {
+      core::log_warn("collect: {} is unreadable ({}); not counted as a result", f.string(),
+                     std::string(e.what()).substr(0, 120));
+      if (unreadable != nullptr) ++*unreadable;
+    }
+  }
+  return runs;
+}
+
+CollectSummary collect(const CollectOptions& o) {
+  RUNNER_CHECK(fs::is_directory(o.dir), IoError, fmt::format("collect: {} is not a directory", o.dir));
+  const fs::path out = o.out.empty() ? fs::path(o.dir) / "collected" : fs::path(o.out);
+  fs::create_directories(out);
+  CollectSummary summary;
+  const std::vector<RunRecord> runs = read_runs(o.dir, out.string(), &summary.unreadable);
+  std::string lng = "run_id,dir,status,kind,method,variant,model,concepts,forget,curvature,seed,world_size,metric,value\n";
+  for (const auto& r : runs) {
+    ++summary.runs;
+    summary.completed += r.status == "COMPLETED";
+    summary.failed += r.status == "FAILED";
+    summary.incomplete += r.status != "COMPLETED" && r.status != "FAILED";
+    const std::string head = fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}", r.run_id, csv_cell(r.dir), r.status,
+                                         r.kind, r.method, r.variant, r.model, r.concepts, csv_cell(r.forget),
+                                         csv_cell(r.curvature), r.seed, r.world_size);
+    if (r.metrics.empty()) lng += head + ",,\n";  // visible, not dropped
+    for (const auto& [k, v] : r.metrics) lng += fmt::format("{},{},{}\n", head, csv_cell(k), num(v));
+  }
+  core::write_file_atomically((out / "results_long.csv").string(), lng);
+  summary.files.push_back("results_long.csv");
+  write_tables(runs, out, summary);
+  if (o.figures) {
+    for (const auto& f : write_figures(runs, out.string(), o.gnuplot)) summary.files.push_back(f);
+  }
+  core::log_info("collect: {} run(s) ({} completed, {} failed, {} incomplete, {} unreadable) -> {}", summary.runs,
+                 summary.completed, summary.failed, summary.incomplete, summary.unreadable, out.string());
+  return summary;
+}
+
+}  // namespace runner::sweep

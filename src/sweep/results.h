@@ -1,0 +1,55 @@
+// `hac collect DIR` (docs/results.md): every result.json under DIR -> a long-format CSV (one row
+// per run x metric) -> paper tables (Markdown, LaTeX booktabs, CSV) with mean ± std over seeds,
+// and gnuplot figures (PNG and PDF). Idempotent; no torch here.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace runner::sweep {
+
+// One run as the tables see it.
+struct RunRecord {
+  std::string dir;          // relative to the collected folder
+  std::string abs_dir;
+  std::string run_id, status, kind, method, error;
+  std::string variant;      // method, or hac / hac-entcal / hac-norm / hac-both
+  std::string model;        // clip | meru
+  std::string forget;       // names joined by "+"
+  std::string curvature;    // "1", "0.1", "1 learned", "euclidean", ...
+  int64_t concepts = 0, seed = 0, world_size = 0;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, double> metrics;  // flattened numeric leaves of "metrics" (NaN for null)
+};
+
+struct CollectOptions {
+  std::string dir;                // where to look for result.json files
+  std::string out;                // "" = dir/collected
+  bool figures = true;
+  std::string gnuplot = "gnuplot";
+};
+
+struct CollectSummary {
+  int64_t runs = 0, completed = 0, failed = 0, incomplete = 0, unreadable = 0;
+  std::vector<std::string> files;  // written, relative to out
+};
+
+// Reads every result.json under dir (not under out); unreadable files are counted and named in
+// the log, never treated as complete.
+std::vector<RunRecord> read_runs(const std::string& dir, const std::string& skip, int64_t* unreadable);
+
+// Writes results_long.csv, table_main.{md,tex,csv} and, unless disabled, figures/ into out.
+// Throws IoError naming gnuplot when figures are wanted and it cannot run.
+CollectSummary collect(const CollectOptions& o);
+
+// The variant order of the tables: none, retrain, ft, ga, ng, l1, ac, hac, hac-entcal, hac-norm,
+// hac-both, then others alphabetically.
+int variant_rank(const std::string& variant);
+
+// Figures (plots.cpp): writes PNG + PDF and their gnuplot scripts and data into out/figures.
+std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const std::string& out,
+                                       const std::string& gnuplot);
+
+}  // namespace runner::sweep

@@ -1,0 +1,139 @@
+// `hac collect` on hand-made result trees: the long CSV, mean ± std over seeds, missing and failed
+// runs shown (not dropped), unreadable files counted and never read as complete, idempotence,
+// and the figures made by the real gnuplot.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/files.h"
+#include "sweep/results.h"
+
+namespace runner::sweep {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::ordered_json;
+
+class Collect : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::path(::testing::TempDir()) / ("hac_collect_" + std::to_string(::getpid()) + "_" +
+                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A result.json of an unlearning run with the given metrics.
+  void run(const std::string& name, const std::string& method, int seed, const std::vector<std::string>& forget,
+           double forget_top1, double retain_top1, const std::string& status = "COMPLETED", bool clip = false,
+           const std::string& extra_config = "") {
+    json r;
+    r["status"] = status;
+    r["error"] = status == "FAILED" ? json("non-finite loss at step 3 of hac") : json(nullptr);
+    r["kind"] = "unlearn";
+    r["run_id"] = name;
+    r["method"] = method;
+    std::string f;
+    for (const auto& c : forget) f += (f.empty() ? "" : ", ") + c;
+    r["config"] = "unlearn:\n  method: " + method + "\n  forget: [" + f + "]\n" + extra_config + "train:\n  seed: " +
+                  std::to_string(seed) + "\n";
+    r["labels"] = {{"curvature", clip ? "euclidean" : "1 learned"}};
+    r["provenance"] = {{"world_size", 2}};
+    if (status == "COMPLETED") {
+      r["metrics"] = {{"zero_shot", {{"forget_top1", forget_top1}, {"retain_top1", retain_top1}}},
+                      {"audit", {{"forget_nonmember", 50.0}, {"gap_to_retrain", nullptr}}},
+                      {"curvature", clip ? json(nullptr) : json(1.0)}};
+    } else {
+      r["metrics"] = json::object();
+    }
+    fs::create_directories(dir_ / name);
+    core::write_file_atomically((dir_ / name / "result.json").string(), r.dump(2));
+  }
+
+  std::string read(const std::string& rel) { return core::read_text_file((dir_ / "collected" / rel).string()); }
+
+  fs::path dir_;
+};
+
+TEST_F(Collect, MeanAndStdOverSeedsInEveryFormat) {
+  run("a0", "hac", 0, {"sandal"}, 10.0, 70.0);
+  run("a1", "hac", 1, {"sandal"}, 20.0, 80.0);
+  run("b0", "ac", 0, {"sandal"}, 40.0, 75.0, "COMPLETED", true);
+  run("c0", "hac", 0, {"sandal", "bag"}, 5.0, 60.0, "COMPLETED", false, "  entcal: false\n");
+  CollectOptions o;
+  o.dir = dir_.string();
+  o.figures = false;
+  const CollectSummary s = collect(o);
+  EXPECT_EQ(s.runs, 4);
+  EXPECT_EQ(s.completed, 4);
+  const std::string md = read("table_main.md");
+  // hac at 1 concept: forget mean 15, sample std 7.07; retain 75 ± 7.1.
+  EXPECT_NE(md.find("| meru | hac | 1 learned | 15.0 ± 7.1 | 75.0 ± 7.1 | — | — |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| clip | ac | euclidean | 40.0 | 75.0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| meru | hac-entcal | 1 learned | — | — | 5.0 | 60.0 |"), std::string::npos) << md;
+  EXPECT_LT(md.find("| clip | ac"), md.find("| meru | hac |"));
+  const std::string tex = read("table_main.tex");
+  EXPECT_NE(tex.find("\\toprule"), std::string::npos);
+  EXPECT_NE(tex.find("15.0 $\\pm$ 7.1"), std::string::npos) << tex;
+  EXPECT_NE(tex.find("hac-entcal"), std::string::npos);
+  const std::string csv = read("table_main.csv");
+  EXPECT_NE(csv.find("meru,hac,1 learned,15,7.0710678118654755,2,75,"), std::string::npos) << csv;
+  const std::string lng = read("results_long.csv");
+  EXPECT_NE(lng.find("a1,a1,COMPLETED,unlearn,hac,hac,meru,1,sandal,1 learned,1,2,zero_shot.forget_top1,20\n"),
+            std::string::npos) << lng;
+  EXPECT_NE(lng.find(",audit.gap_to_retrain,\n"), std::string::npos) << lng;  // null stays empty
+}
+
+TEST_F(Collect, FailedAndUnreadableRunsAreShownNotDropped) {
+  run("ok", "hac", 0, {"sandal"}, 10.0, 70.0);
+  run("bad", "hac", 1, {"sandal"}, 0.0, 0.0, "FAILED");
+  fs::create_directories(dir_ / "torn");
+  std::ofstream(dir_ / "torn" / "result.json") << "{\"status\": \"COMPLETED\", \"metrics\": {\"zero_sh";
+  CollectOptions o;
+  o.dir = dir_.string();
+  o.figures = false;
+  const CollectSummary s = collect(o);
+  EXPECT_EQ(s.runs, 2);
+  EXPECT_EQ(s.completed, 1);
+  EXPECT_EQ(s.failed, 1);
+  EXPECT_EQ(s.unreadable, 1);
+  const std::string md = read("table_main.md");
+  EXPECT_NE(md.find("| meru | hac | 1 learned | 10.0 | 70.0 |"), std::string::npos) << md;  // n = 1 of 2 seeds
+  EXPECT_NE(md.find("`bad`: FAILED — non-finite loss at step 3 of hac"), std::string::npos) << md;
+  EXPECT_EQ(md.find("torn"), std::string::npos) << "an unreadable file must not count as a run";
+  EXPECT_NE(read("results_long.csv").find("bad,bad,FAILED,unlearn,hac,hac,meru,1,sandal,1 learned,1,2,,\n"),
+            std::string::npos);
+}
+
+TEST_F(Collect, IdempotentAndFiguresFromGnuplot) {
+  for (int seed = 0; seed < 2; ++seed) {
+    run("h1_" + std::to_string(seed), "hac", seed, {"sandal"}, 10.0 + seed, 70.0);
+    run("h2_" + std::to_string(seed), "hac", seed, {"sandal", "bag"}, 5.0 + seed, 65.0);
+    run("a1_" + std::to_string(seed), "ac", seed, {"sandal"}, 30.0 + seed, 75.0, "COMPLETED", true);
+    run("a2_" + std::to_string(seed), "ac", seed, {"sandal", "bag"}, 35.0, 72.0, "COMPLETED", true);
+  }
+  CollectOptions o;
+  o.dir = dir_.string();
+  const CollectSummary first = collect(o);
+  const std::string md = read("table_main.md"), lng = read("results_long.csv"),
+                    dat = read("figures/acc_vs_concepts_forget.dat");
+  for (const char* f : {"figures/acc_vs_concepts.png", "figures/acc_vs_concepts.pdf"}) {
+    EXPECT_GT(fs::file_size(dir_ / "collected" / f), 1000u) << f;
+  }
+  EXPECT_NE(dat.find("1\t30.5\t10.5"), std::string::npos) << dat;  // clip ac, meru hac means at 1 concept
+  const CollectSummary second = collect(o);
+  EXPECT_EQ(first.files, second.files);
+  EXPECT_EQ(read("table_main.md"), md);
+  EXPECT_EQ(read("results_long.csv"), lng);
+  EXPECT_EQ(read("figures/acc_vs_concepts_forget.dat"), dat);
+  // A missing gnuplot is an error naming it, not a silent skip.
+  o.gnuplot = "/nonexistent/gnuplot";
+  EXPECT_THROW(collect(o), IoError);
+}
+
+}  // namespace
+}  // namespace runner::sweep
