@@ -285,7 +285,7 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   for (const auto& r : runs) {
     if (r.kind != "unlearn" || r.status != "COMPLETED") continue;
     if (r.curvature == main_curv[r.model]) {
-      const std::string name = r.model + " " + r.variant;
+      const std::string name = r.model + " " + r.variant + (r.setting.empty() ? "" : " (" + r.setting + ")");
       if (std::find_if(series.begin(), series.end(), [&](auto& s) { return s.second == name; }) == series.end()) {
         series.emplace_back(variant_rank(r.variant) * 2 + (r.model == "meru"), name);
       }

@@ -9,6 +9,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -77,6 +78,29 @@ RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
   if (r.contains("config") && r["config"].is_string()) c = config::parse_config(r["config"].get<std::string>(), file.string());
   rec.variant = rec.kind == "unlearn" ? variant_of(c.unlearn) : rec.method;
   rec.seed = c.train.seed;
+  {
+    // The config without what the table shows elsewhere: seeds, forget set, paths, outputs.
+    config::Config k = c;
+    k.train.seed = 0;
+    k.unlearn.forget.clear();
+    k.unlearn.original.clear();
+    k.data.file.clear();
+    k.model.init.clear();
+    k.output = config::OutputConfig{};
+    k.eval = config::EvalConfig{};
+    k.dist = config::DistConfig{};
+    std::istringstream yaml(config::to_yaml(k));
+    std::string line, section;
+    while (std::getline(yaml, line)) {
+      if (line.empty()) continue;
+      if (line[0] != ' ') {
+        section = line.substr(0, line.find(':'));
+        continue;
+      }
+      const auto colon = line.find(':');
+      rec.keys[section + "." + line.substr(2, colon - 2)] = line.substr(colon + 2);
+    }
+  }
   rec.concepts = rec.kind == "unlearn" ? static_cast<int64_t>(c.unlearn.forget.size()) : 0;
   for (const auto& f : c.unlearn.forget) rec.forget += (rec.forget.empty() ? "" : "+") + f;
   const auto curv = rec.metrics.find("curvature");
@@ -154,13 +178,13 @@ std::string tex_escape(const std::string& s) {
 // over all concept counts the audit's forget non-member share, the gap to retrain and MERU's
 // share of forget images in their own caption's cone.
 void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, CollectSummary& summary) {
-  using Key = std::tuple<std::string, int, std::string, std::string>;  // model, variant rank, variant, curvature
+  using Key = std::tuple<std::string, int, std::string, std::string, std::string>;  // model, rank, variant, curvature, setting
   std::map<Key, std::vector<const RunRecord*>> rows;
   std::set<int64_t> ks;
   std::vector<const RunRecord*> incomplete;
   for (const auto& r : runs) {
     if (r.kind != "unlearn") continue;
-    rows[{r.model, variant_rank(r.variant), r.variant, r.curvature}].push_back(&r);
+    rows[{r.model, variant_rank(r.variant), r.variant, r.curvature, r.setting}].push_back(&r);
     ks.insert(r.concepts);
     if (r.status != "COMPLETED" || !r.metrics.count("zero_shot.forget_top1")) incomplete.push_back(&r);
   }
@@ -190,10 +214,11 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
   tex += " \\\\\n\\midrule\n";
   csv += "\n";
   for (const auto& [key, list] : rows) {
-    const auto& [model, rank, variant, curvature] = key;
-    md += fmt::format("| {} | {} | {} |", model, variant, curvature);
-    tex += fmt::format("{} & {} & {}", tex_escape(model), tex_escape(variant), tex_escape(curvature));
-    csv += fmt::format("{},{},{}", model, variant, csv_cell(curvature));
+    const auto& [model, rank, variant, curvature, setting] = key;
+    const std::string label = setting.empty() ? variant : variant + " (" + setting + ")";
+    md += fmt::format("| {} | {} | {} |", model, label, curvature);
+    tex += fmt::format("{} & {} & {}", tex_escape(model), tex_escape(label), tex_escape(curvature));
+    csv += fmt::format("{},{},{}", model, csv_cell(label), csv_cell(curvature));
     for (const auto& c : cols) {
       std::vector<double> v;
       for (const RunRecord* r : list) {
@@ -237,6 +262,31 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
 
 }  // namespace
 
+void assign_settings(std::vector<RunRecord>& runs) {
+  // Runs of one (kind, model, variant, curvature) whose other config keys differ get, as their
+  // setting, the keys that differ within that group ("key=value, ...").
+  std::map<std::string, std::vector<RunRecord*>> groups;
+  for (auto& r : runs) groups[r.kind + "|" + r.model + "|" + r.variant + "|" + r.curvature].push_back(&r);
+  for (auto& [name, list] : groups) {
+    std::set<std::string> differing;
+    for (const RunRecord* r : list) {
+      for (const auto& [k, v] : r->keys) {
+        for (const RunRecord* other : list) {
+          const auto it = other->keys.find(k);
+          if (it == other->keys.end() || it->second != v) differing.insert(k);
+        }
+      }
+    }
+    for (RunRecord* r : list) {
+      r->setting.clear();
+      for (const auto& k : differing) {
+        const auto it = r->keys.find(k);
+        r->setting += fmt::format("{}{}={}", r->setting.empty() ? "" : ", ", k, it == r->keys.end() ? "?" : it->second);
+      }
+    }
+  }
+}
+
 int variant_rank(const std::string& v) {
   static const std::vector<std::string> order = {"none", "retrain", "ft", "ga", "ng", "l1", "ac",
                                                  "hac", "hac-entcal", "hac-norm", "hac-both"};
@@ -274,7 +324,8 @@ CollectSummary collect(const CollectOptions& o) {
   const fs::path out = o.out.empty() ? fs::path(o.dir) / "collected" : fs::path(o.out);
   fs::create_directories(out);
   CollectSummary summary;
-  const std::vector<RunRecord> runs = read_runs(o.dir, out.string(), &summary.unreadable);
+  std::vector<RunRecord> runs = read_runs(o.dir, out.string(), &summary.unreadable);
+  assign_settings(runs);
   std::string lng = "run_id,dir,status,kind,method,variant,model,concepts,forget,curvature,seed,world_size,metric,value\n";
   for (const auto& r : runs) {
     ++summary.runs;

@@ -19,6 +19,10 @@ struct RunRecord {
   std::string model;        // clip | meru
   std::string forget;       // names joined by "+"
   std::string curvature;    // "1", "0.1", "1 learned", "euclidean", ...
+  // What else sets the run apart from runs of the same model, variant and curvature (e.g.
+  // "unlearn.lr=0.002"): the config keys that differ between such groups ("" when none do).
+  std::string setting;
+  std::map<std::string, std::string> keys;  // resolved config as section.key -> value, seed/forget/paths cleared
   int64_t concepts = 0, seed = 0, world_size = 0;
   std::map<std::string, std::string> labels;
   std::map<std::string, double> metrics;  // flattened numeric leaves of "metrics" (NaN for null)
@@ -39,6 +43,10 @@ struct CollectSummary {
 // Reads every result.json under dir (not under out); unreadable files are counted and named in
 // the log, never treated as complete.
 std::vector<RunRecord> read_runs(const std::string& dir, const std::string& skip, int64_t* unreadable);
+
+// Sets RunRecord::setting: within runs of the same kind, model, variant and curvature, the config
+// keys whose values differ (so a table never averages runs of different settings as if seeds).
+void assign_settings(std::vector<RunRecord>& runs);
 
 // Writes results_long.csv, table_main.{md,tex,csv} and, unless disabled, figures/ into out.
 // Throws IoError naming gnuplot when figures are wanted and it cannot run.

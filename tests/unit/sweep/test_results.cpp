@@ -88,6 +88,19 @@ TEST_F(Collect, MeanAndStdOverSeedsInEveryFormat) {
   EXPECT_NE(lng.find(",audit.gap_to_retrain,\n"), std::string::npos) << lng;  // null stays empty
 }
 
+TEST_F(Collect, RunsOfDifferentSettingsAreNotAveragedAsSeeds) {
+  run("lr_a", "hac", 0, {"sandal"}, 10.0, 70.0, "COMPLETED", false, "  lr: 0.002\n");
+  run("lr_b", "hac", 1, {"sandal"}, 30.0, 70.0, "COMPLETED", false, "  lr: 0.0005\n");
+  run("lr_c", "hac", 2, {"sandal"}, 20.0, 70.0, "COMPLETED", false, "  lr: 0.002\n");
+  CollectOptions o;
+  o.dir = dir_.string();
+  o.figures = false;
+  collect(o);
+  const std::string md = read("table_main.md");
+  EXPECT_NE(md.find("| meru | hac (unlearn.lr=0.002) | 1 learned | 15.0 ± 7.1 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| meru | hac (unlearn.lr=0.0005) | 1 learned | 30.0 |"), std::string::npos) << md;
+}
+
 TEST_F(Collect, FailedAndUnreadableRunsAreShownNotDropped) {
   run("ok", "hac", 0, {"sandal"}, 10.0, 70.0);
   run("bad", "hac", 1, {"sandal"}, 0.0, 0.0, "FAILED");
