@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A sweep on a real single-node Slurm (slurmctld + slurmd + munge from Debian's packages, started
 # in a temporary directory): job arrays per stage and rank count (one point on 2 ranks), tasks
-# under srun --mpi=pmix, the points depending on the original, a dependent collect job; every
+# under srun --mpi=pmix, arrays split at --max-array, the points depending on the original, a
+# dependent collect job; every
 # result COMPLETED and the collected table lists the methods. A second submission finds nothing
 # left to run.
 set -u
@@ -31,8 +32,10 @@ axes:
   - product: {unlearn.forget: [[sandal]]}
 YAML
 
-out=$(timeout 600 "$hac" sweep "$scratch/spec.yaml" --backend slurm --wait --threads 1 --throttle 2 2>&1); rc=$?
+# --max-array 1 splits the two 1-rank points into two arrays (as MaxArraySize would on a cluster).
+out=$(timeout 600 "$hac" sweep "$scratch/spec.yaml" --backend slurm --wait --threads 1 --throttle 2 --max-array 1 2>&1); rc=$?
 echo "$out" | tail -n 5
+grep -q "submitted 4 array(s)" <<<"$out" || fail "expected 4 arrays (1 original, 2 + 1 points): $out"
 [ "$rc" -eq 0 ] || { fail "slurm sweep exited $rc"; cat "$scratch"/results/s/slurm/*.out 2>/dev/null | tail -n 40; }
 n=$(grep -l '"status": "COMPLETED"' "$scratch"/results/s/runs/*/result.json "$scratch"/results/originals/*/result.json 2>/dev/null | wc -l)
 [ "$n" -eq 4 ] || fail "$n of 4 jobs COMPLETED"
