@@ -17,7 +17,7 @@ else
 endif
 CMAKE_ARGS ?=
 
-.PHONY: all deps test-deps configure build test test-unit test-mpi run clean
+.PHONY: all deps test-deps configure build test test-unit test-mpi run selfcheck clean
 
 all: build
 
@@ -46,9 +46,20 @@ test-unit: build
 test-mpi: build
 	cd $(BUILD) && ctest --output-on-failure -L mpi
 
-# The main job. Until the study lands (later issues) it is the communication self-check across
-# $(RANKS) MPI ranks.
+# The main job: the embedded study (configs/sweeps/study.yaml): the Fashion-MNIST dataset, the
+# tiny CLIP and MERU originals (cached in results/originals), every grid point (skipped when
+# COMPLETED, resumed when interrupted), then the tables and figures in results/study/collected.
+STUDY ?= configs/sweeps/study.yaml
+STUDY_DIR ?= results/study
 run: build
+	@test -s data/fashion_mnist.h5 || $(BUILD)/hac data fashion-mnist --out data/fashion_mnist.h5
+	@start=$$(date +%s); $(BUILD)/hac sweep $(STUDY) --jobs $(JOBS); rc=$$?; \
+	  $(BUILD)/hac collect $(STUDY_DIR) || rc=1; \
+	  echo "study: $$(( $$(date +%s) - start )) s; table: $(STUDY_DIR)/collected/table_main.md, figures: $(STUDY_DIR)/collected/figures/"; \
+	  exit $$rc
+
+# The communication self-check across $(RANKS) MPI ranks.
+selfcheck: build
 	launch/mpirun.sh -np $(RANKS) $(BUILD)/hac selfcheck
 
 clean:

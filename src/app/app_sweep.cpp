@@ -19,6 +19,9 @@ namespace {
 struct SweepCli {
   std::string spec;
   std::string job;
+  std::string root;                   // overrides the spec's root
+  std::vector<std::string> overrides;  // appended to the spec's set and originals.set
+  int64_t ranks = 0;                  // overrides the spec's ranks
   sweep::SweepOptions o;
 };
 
@@ -29,7 +32,14 @@ int run_in_process(const sweep::Job& j, const dist::CommPtr& comm) {
 }
 
 int run(SweepCli& c) {
-  const config::SweepSpec spec = config::load_sweep_spec(c.spec);
+  config::SweepSpec spec = config::load_sweep_spec(c.spec);
+  if (!c.root.empty()) spec.root = c.root;
+  if (c.ranks > 0) spec.ranks = c.ranks;
+  spec.set.insert(spec.set.end(), c.overrides.begin(), c.overrides.end());
+  spec.original_set.insert(spec.original_set.end(), c.overrides.begin(), c.overrides.end());
+  if (!c.root.empty()) c.o.spec_args.insert(c.o.spec_args.end(), {"--root", c.root});
+  if (c.ranks > 0) c.o.spec_args.insert(c.o.spec_args.end(), {"--ranks", std::to_string(c.ranks)});
+  for (const auto& kv : c.overrides) c.o.spec_args.insert(c.o.spec_args.end(), {"--set", kv});
   c.o.command = command_line();
   c.o.spec_path = c.spec;
   if (!c.job.empty() || c.o.backend == "mpi") {
@@ -51,6 +61,10 @@ void add_sweep(CLI::App& app, Action& action) {
   cmd->add_option("SPEC", c->spec, "Sweep spec (YAML: name, base, set, originals, axes)")->required();
   cmd->add_option("--backend", c->o.backend, "local | mpi | slurm")
       ->check(CLI::IsMember({"local", "mpi", "slurm"}));
+  cmd->add_option("--root", c->root, "Results root instead of the spec's (originals cache: ROOT/originals)");
+  cmd->add_option("--set", c->overrides,
+                  "Config override for every job, originals included (repeatable), e.g. --set train.steps=50");
+  cmd->add_option("--ranks", c->ranks, "Ranks per run instead of the spec's (points that set ranks keep theirs)");
   cmd->add_flag("--dry-run", c->o.dry_run, "Print the grid with each job's status; run nothing");
   cmd->add_flag("--rerun-failed", c->o.rerun_failed, "Run FAILED jobs again (they resume from their checkpoints)");
   cmd->add_flag("--fail-fast", c->o.fail_fast, "Start nothing new after the first failure");

@@ -92,7 +92,9 @@ Grid expand(const config::SweepSpec& spec) {
     p.ranks = ranks;
     p.cfg = load(spec.base, point_set, spec.source);
     for (const auto& a : assignment) p.labels[key_of(a)] = value_of(a);
-    if (spec.originals) {
+    // A point that names its original (e.g. a released checkpoint) keeps it; the others get the
+    // original the spec's originals block trains for their pretraining keys.
+    if (spec.originals && p.cfg.unlearn.original.empty()) {
       Job o;
       o.original = true;
       o.cfg = load(spec.original_base, original_set, spec.source);

@@ -35,7 +35,8 @@ struct Grid {
 
 // Expands the spec: each point = base + set + the axes' assignments (product over axes). Keys
 // "model.*" go to the point and its original, "original.*" (prefix removed) only to the original,
-// "ranks" sets the ranks per run. Throws ConfigError naming the spec, the key or the override.
+// "ranks" sets the ranks per run. With an originals block, points whose unlearn.original is empty
+// get the original trained for their pretraining keys; points that name one keep it. Throws ConfigError naming the spec, the key or the override.
 Grid expand(const config::SweepSpec& spec);
 
 // The file the sweep writes each job's resolved config to before launching it.

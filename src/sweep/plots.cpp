@@ -58,14 +58,28 @@ std::vector<std::string> render(const fs::path& dir, const std::string& name, co
                                 const std::string& gnuplot, const std::string& size_px, const std::string& size_in) {
   std::string gp = "# " + name + ": written by hac collect; edit and run `gnuplot " + name + ".gp` here\n";
   gp += "set datafile separator '\\t'\nset datafile missing 'NaN'\nset key outside right top\nset grid\n";
-  gp += fmt::format("set terminal pngcairo size {} font ',10'\nset output '{}.png'\n{}\nunset multiplot\n", size_px, name, body);
-  gp += fmt::format("set terminal pdfcairo size {} font ',9'\nset output '{}.pdf'\n{}\nunset multiplot\nset output\n",
+  gp += fmt::format("set terminal pngcairo size {} font ',10'\nset output '{}.render.png'\n{}\nunset multiplot\n", size_px,
+                    name, body);
+  gp += fmt::format("set terminal pdfcairo size {} font ',9'\nset output '{}.render.pdf'\n{}\nunset multiplot\nset output\n",
                     size_in, name, body);
   core::write_file_atomically((dir / (name + ".gp")).string(), gp);
   const std::string cmd = fmt::format("cd {} && {} {}.gp > {}.log 2>&1", quote(dir.string()), quote(gnuplot), name, name);
   if (shell_status(cmd) != 0) {
     throw IoError(fmt::format("collect: gnuplot failed on {}/{}.gp: {}", dir.string(), name,
                               core::read_text_file((dir / (name + ".log")).string()).substr(0, 400)));
+  }
+  // gnuplot draws to temp names; the figures are published atomically. cairo stamps each PDF
+  // with the time: blank it (same length) so that collecting twice gives the same bytes.
+  for (const char* ext : {"png", "pdf"}) {
+    const fs::path tmp = dir / fmt::format("{}.render.{}", name, ext);
+    std::string bytes = core::read_text_file(tmp.string());
+    for (const std::string tag : {"/CreationDate (", "/ModDate ("}) {
+      for (size_t at = bytes.find(tag); at != std::string::npos; at = bytes.find(tag, at + 1)) {
+        for (size_t i = at + tag.size(); i < bytes.size() && bytes[i] != ')'; ++i) bytes[i] = ' ';
+      }
+    }
+    core::write_file_atomically((dir / fmt::format("{}.{}", name, ext)).string(), bytes);
+    fs::remove(tmp);
   }
   return {"figures/" + name + ".png", "figures/" + name + ".pdf"};
 }

@@ -262,6 +262,22 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
 
 }  // namespace
 
+void add_retrain_gaps(std::vector<RunRecord>& runs) {
+  std::map<std::string, double> retrain;  // model|curvature|forget|seed -> forget non-member share
+  auto key = [](const RunRecord& r) { return fmt::format("{}|{}|{}|{}", r.model, r.curvature, r.forget, r.seed); };
+  for (const auto& r : runs) {
+    const auto it = r.metrics.find("audit.forget_nonmember");
+    if (r.kind == "unlearn" && r.variant == "retrain" && it != r.metrics.end()) retrain[key(r)] = it->second;
+  }
+  for (auto& r : runs) {
+    const auto it = r.metrics.find("audit.forget_nonmember");
+    const auto ref = retrain.find(key(r));
+    if (r.kind != "unlearn" || it == r.metrics.end() || ref == retrain.end()) continue;
+    const auto gap = r.metrics.find("audit.gap_to_retrain");
+    if (gap == r.metrics.end() || std::isnan(gap->second)) r.metrics["audit.gap_to_retrain"] = it->second - ref->second;
+  }
+}
+
 void assign_settings(std::vector<RunRecord>& runs) {
   // Runs of one (kind, model, variant, curvature) whose other config keys differ get, as their
   // setting, the keys that differ within that group ("key=value, ...").
@@ -326,6 +342,7 @@ CollectSummary collect(const CollectOptions& o) {
   CollectSummary summary;
   std::vector<RunRecord> runs = read_runs(o.dir, out.string(), &summary.unreadable);
   assign_settings(runs);
+  add_retrain_gaps(runs);
   std::string lng = "run_id,dir,status,kind,method,variant,model,concepts,forget,curvature,seed,world_size,metric,value\n";
   for (const auto& r : runs) {
     ++summary.runs;

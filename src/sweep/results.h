@@ -48,6 +48,11 @@ std::vector<RunRecord> read_runs(const std::string& dir, const std::string& skip
 // keys whose values differ (so a table never averages runs of different settings as if seeds).
 void assign_settings(std::vector<RunRecord>& runs);
 
+// audit.gap_to_retrain for runs evaluated without eval.retrain: their audit's forget non-member
+// share minus that of the `retrain` run of the same model, curvature, forget set and seed (the
+// same audit rows, so the same number eval.retrain would give).
+void add_retrain_gaps(std::vector<RunRecord>& runs);
+
 // Writes results_long.csv, table_main.{md,tex,csv} and, unless disabled, figures/ into out.
 // Throws IoError naming gnuplot when figures are wanted and it cannot run.
 CollectSummary collect(const CollectOptions& o);

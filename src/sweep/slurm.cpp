@@ -71,7 +71,9 @@ std::string array_script(const Array& a, const std::string& list_file, const std
   s += "# One grid job per array task; the task's line of the list names it.\n";
   s += fmt::format("job=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n", quote(list_file));
   if (!o.threads.empty()) s += fmt::format("export HAC_NUM_THREADS={}\n", o.threads);
-  s += fmt::format("srun --mpi=pmix -n {} {} sweep {} --job \"$job\"\n", a.ranks, quote(hac), quote(spec));
+  std::string extra;
+  for (const auto& arg : o.spec_args) extra += " " + quote(arg);
+  s += fmt::format("srun --mpi=pmix -n {} {} sweep {}{} --job \"$job\"\n", a.ranks, quote(hac), quote(spec), extra);
   s += "rc=$?\n";
   s += "# 75: checkpointed on USR2 (time limit or preemption): requeue this task; it resumes.\n";
   s += "if [ $rc -eq 75 ]; then scontrol requeue \"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"; fi\n";

@@ -93,6 +93,10 @@ pid_t spawn(const Job& j, const SweepOptions& o, int64_t threads) {
     if (kv.rfind("HAC_NUM_THREADS=", 0) != 0) env_text.push_back(kv);
   }
   env_text.push_back(fmt::format("HAC_NUM_THREADS={}", threads));
+  // As launch/mpirun.sh: shared-memory single-copy needs ptrace rights containers often lack.
+  if (std::getenv("OMPI_MCA_btl_vader_single_copy_mechanism") == nullptr) {
+    env_text.emplace_back("OMPI_MCA_btl_vader_single_copy_mechanism=none");
+  }
   if (::geteuid() == 0) {
     env_text.emplace_back("OMPI_ALLOW_RUN_AS_ROOT=1");
     env_text.emplace_back("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1");

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "config/sweep_spec.h"
 #include "dist/comm.h"
@@ -25,6 +26,7 @@ struct SweepOptions {
   std::string mpirun = "mpirun";   // for jobs of more than one rank
   // slurm
   std::string spec_path;           // the spec file, passed to the array tasks
+  std::vector<std::string> spec_args;  // --root/--set/--ranks given to this command, passed on too
   std::string partition;           // sbatch -p ("" = the cluster's default)
   std::string time_limit = "01:00:00";
   int64_t throttle = 0;            // array %K (0 = none)

@@ -123,6 +123,18 @@ TEST(SweepGrid, RunIdsAreStableReadableAndIgnoreOutputKeys) {
   EXPECT_EQ(d.points.size(), 1u);
 }
 
+TEST(SweepGrid, PointsThatNameTheirOriginalKeepIt) {
+  const Grid g = grid_of(R"(axes:
+  - list: [{unlearn.original: released/meru_vit_s.pth}, {model.curv_init: 0.1}]
+)");
+  ASSERT_EQ(g.points.size(), 2u);
+  ASSERT_EQ(g.originals.size(), 1u);
+  EXPECT_EQ(g.points[0].cfg.unlearn.original, "released/meru_vit_s.pth");
+  EXPECT_EQ(g.points[0].needs, -1);
+  EXPECT_EQ(g.points[1].needs, 0);
+  EXPECT_EQ(g.originals[0].cfg.model.curv_init, 0.1);
+}
+
 TEST(SweepGrid, RanksAxis) {
   const Grid g = grid_of(R"(ranks: 2
 axes:

@@ -3,6 +3,9 @@
 // and the figures made by the real gnuplot.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -101,6 +104,19 @@ TEST_F(Collect, RunsOfDifferentSettingsAreNotAveragedAsSeeds) {
   EXPECT_NE(md.find("| meru | hac (unlearn.lr=0.0005) | 1 learned | 30.0 |"), std::string::npos) << md;
 }
 
+TEST_F(Collect, GapToTheRetrainRunOfTheSameForgetSetAndSeed) {
+  run("h", "hac", 0, {"sandal"}, 10.0, 70.0);     // audit.forget_nonmember 50 (see run())
+  run("r", "retrain", 0, {"sandal"}, 10.0, 70.0);
+  run("h1", "hac", 1, {"sandal"}, 10.0, 70.0);    // no retrain run with seed 1: no gap
+  std::vector<RunRecord> runs = read_runs(dir_.string(), "", nullptr);
+  runs[2].metrics["audit.forget_nonmember"] = 80.0;  // "r"
+  add_retrain_gaps(runs);
+  ASSERT_EQ(runs[0].dir, "h");
+  EXPECT_DOUBLE_EQ(runs[0].metrics.at("audit.gap_to_retrain"), -30.0);
+  EXPECT_TRUE(std::isnan(runs[1].metrics.at("audit.gap_to_retrain")));
+  EXPECT_DOUBLE_EQ(runs[2].metrics.at("audit.gap_to_retrain"), 0.0);
+}
+
 TEST_F(Collect, FailedAndUnreadableRunsAreShownNotDropped) {
   run("ok", "hac", 0, {"sandal"}, 10.0, 70.0);
   run("bad", "hac", 1, {"sandal"}, 0.0, 0.0, "FAILED");
@@ -138,8 +154,13 @@ TEST_F(Collect, IdempotentAndFiguresFromGnuplot) {
     EXPECT_GT(fs::file_size(dir_ / "collected" / f), 1000u) << f;
   }
   EXPECT_NE(dat.find("1\t30.5\t10.5"), std::string::npos) << dat;  // clip ac, meru hac means at 1 concept
+  const std::string pdf = read("figures/acc_vs_concepts.pdf"), png = read("figures/acc_vs_concepts.png");
+  EXPECT_EQ(pdf.find("/CreationDate (D:"), std::string::npos) << "cairo's time stamp must be blanked";
+  ::sleep(1);  // cairo's stamp has a resolution of a second
   const CollectSummary second = collect(o);
   EXPECT_EQ(first.files, second.files);
+  EXPECT_EQ(read("figures/acc_vs_concepts.pdf"), pdf);
+  EXPECT_EQ(read("figures/acc_vs_concepts.png"), png);
   EXPECT_EQ(read("table_main.md"), md);
   EXPECT_EQ(read("results_long.csv"), lng);
   EXPECT_EQ(read("figures/acc_vs_concepts_forget.dat"), dat);
