@@ -49,7 +49,7 @@ class EvalMpi : public ::testing::Test {
     c.train.steps = 300;
     c.train.warmup_steps = 20;
     c.train.lr = 2e-3;
-    train::run_pretrain(c, comm(), train::RunInfo{"test", "test", 0, {}});
+    train::run_pretrain(c, comm(), train::RunInfo{"test", "test", 0, {}, {}});
     original_ = c.output.dir + "/model.pt";
   }
   static void TearDownTestSuite() {
@@ -132,7 +132,8 @@ TEST_F(EvalMpi, NoneAtTheEndOfUnlearnIsWellAboveChanceAndSideFilesReaggregate) {
                         r.original = t.original;
                         r.out_dir = t.dir;
                         return evaluate(r);
-                      }};
+                      },
+                      {}};
   ASSERT_EQ(train::run_unlearn(c, comm(), info), 0);
   const json result = json::parse(core::read_text_file(c.output.dir + "/result.json"));
   ASSERT_EQ(result["status"], "COMPLETED");
