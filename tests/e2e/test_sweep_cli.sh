@@ -49,16 +49,19 @@ done_before=$(count "$runs" COMPLETED); echo "interrupted after $done_before of 
 for r in "$runs"/*/result.json; do
   python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$r" || fail "$r is not valid JSON"
 done
-# A half-written result.json (a crash mid-write of a non-atomic writer) must never count as complete.
-victim=$(for d in "$runs"/*/; do grep -q '"COMPLETED"' "$d/result.json" 2>/dev/null || { echo "$d"; break; }; done)
-mkdir -p "$victim"; printf '{"status": "COMPLETED", "metrics": {"zero_sh' > "$victim/result.json"
+# A half-written result.json (a crash mid-write of a non-atomic writer) must never count as
+# complete: tear one COMPLETED point's file; the rerun must run that point again.
+victim=$(grep -l '"status": "COMPLETED"' "$runs"/*/result.json | head -n 1)
+[ -n "$victim" ] || { echo "FAIL: no COMPLETED point to tear"; exit 1; }
+printf '{"status": "COMPLETED", "metrics": {"zero_sh' > "$victim"
+done_before=$((done_before - 1))
 
 # 3. Rerunning completes the sweep without redoing anything COMPLETED.
 "$hac" sweep "$dir/spec.yaml" --jobs 2 >"$dir/second.log" 2>&1 || { fail "resumed sweep exited $?"; tail -n 20 "$dir/second.log"; }
 [ "$(count "$runs" COMPLETED)" -eq 8 ] || fail "resumed sweep: $(count "$runs" COMPLETED)/8 COMPLETED"
 grep -q "0 original(s) to train" "$dir/second.log" || fail "the original was trained again"
 grep -q "$((8 - done_before)) point(s) to run of 8" "$dir/second.log" || fail "the rerun did not run exactly the unfinished points"
-python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['metrics']['zero_shot']" "$victim/result.json" \
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['metrics']['zero_shot']" "$victim" \
   || fail "the half-written result.json was not replaced by a complete one"
 grep -q "8/8\|9/9" "$dir/second.log" || fail "no final count in the summary"
 python3 -c "
