@@ -106,32 +106,39 @@ std::vector<std::string> accuracy_figure(const fs::path& dir, const std::string&
                                          const std::vector<std::string>& xs, const std::vector<std::string>& names,
                                          const std::map<std::pair<std::string, std::string>, std::vector<double>>& forget,
                                          const std::map<std::pair<std::string, std::string>, std::vector<double>>& retain,
-                                         const std::string& gnuplot) {
+                                         const std::string& gnuplot, const std::vector<std::string>& styles = {}) {
   std::map<std::pair<std::string, std::string>, double> f, r;
   for (const auto& [k, v] : forget) f[k] = mean_of(v);
   for (const auto& [k, v] : retain) r[k] = mean_of(v);
   core::write_file_atomically((dir / (name + "_forget.dat")).string(), series_table(xs, names, f));
   core::write_file_atomically((dir / (name + "_retain.dat")).string(), series_table(xs, names, r));
-  const size_t n = names.size() + 1;
+  // One plot clause per series, so each has its own style (gnuplot's default cycle repeats colours
+  // after eight series).
+  auto plot = [&](const std::string& which) {
+    std::string cmd = "plot";
+    for (size_t i = 0; i < names.size(); ++i) {
+      cmd += fmt::format("{} '{}_{}.dat' using 0:{}:xtic(1) with linespoints lw 2 {} title columnheader({})",
+                         i == 0 ? "" : ", \\\n    ", name, which, i + 2,
+                         i < styles.size() ? styles[i] : fmt::format("lt {} pt 7", i + 1), i + 2);
+    }
+    return cmd + "\n";
+  };
   std::string body = "set multiplot layout 1,2\nset yrange [0:100]\nset ylabel 'zero-shot top-1 (%)'\n";
   body += fmt::format("set xlabel '{}'\n", xlabel);
-  body += fmt::format("set title 'forget classes (lower is better)'\nset key off\n"
-                      "plot for [i=2:{0}] '{1}_forget.dat' using 0:i:xtic(1) with linespoints lw 2 pt 7 title columnheader(i)\n",
-                      n, name);
-  body += fmt::format("set title 'retain classes (higher is better)'\nset key outside right top\n"
-                      "plot for [i=2:{0}] '{1}_retain.dat' using 0:i:xtic(1) with linespoints lw 2 pt 7 title columnheader(i)\n",
-                      n, name);
+  body += "set title 'forget classes (lower is better)'\nset key off\n" + plot("forget");
+  body += "set title 'retain classes (higher is better)'\nset key outside right top\n" + plot("retain");
   return render(dir, name, body, gnuplot, "1300,480", "13in,4.8in");
 }
 
 // The representative MERU run for the hierarchy figures: a completed hac run with side files,
-// the largest forget set, then the first by directory.
+// the smallest forget set (the forget points stand out against the retained ones), then the
+// first by directory.
 const RunRecord* representative(const std::vector<RunRecord>& runs) {
   const RunRecord* best = nullptr;
   for (const auto& r : runs) {
     if (r.kind != "unlearn" || r.model != "meru" || r.variant != "hac" || r.status != "COMPLETED") continue;
     if (!fs::exists(fs::path(r.abs_dir) / "eval" / "samples.csv")) continue;
-    if (best == nullptr || r.concepts > best->concepts) best = &r;
+    if (best == nullptr || r.concepts < best->concepts) best = &r;
   }
   return best;
 }
@@ -259,16 +266,21 @@ std::vector<std::string> poincare_figure(const fs::path& dir, const RunRecord& r
   }
   core::write_file_atomically((dir / "poincare_before.dat").string(), "x\ty\tforget\n" + data[0]);
   core::write_file_atomically((dir / "poincare_after.dat").string(), "x\ty\tforget\n" + data[1]);
-  std::string body = "set multiplot layout 1,2\nset size ratio -1\nset xrange [-1.05:1.05]\nset yrange [-1.05:1.05]\n"
-                     "set object 1 circle at 0,0 size 1 fs empty border lc rgb 'black'\nunset grid\n";
+  std::string body = fmt::format(
+      "set multiplot layout 1,2 title 'MERU image embeddings in the Poincaré disk (top-2 principal directions, "
+      "distance to the centre kept); {}, forget: {}'\n"
+      "set size ratio -1\nset xrange [-1.05:1.05]\nset yrange [-1.05:1.05]\n"
+      "set key outside bottom center horizontal\n"
+      "set object 1 circle at 0,0 size 1 fs empty border lc rgb 'black'\nunset grid\n",
+      r.variant, r.forget);
   for (const char* which : {"before", "after"}) {
     body += fmt::format(
-        "set title 'MERU images in the Poincaré disk, {} unlearning ({})'\n"
+        "set title '{} unlearning'\n"
         "plot 'poincare_{}.dat' using 1:($3==0?$2:NaN) skip 1 with points pt 7 ps 0.5 lc rgb '#1f77b4' title 'retain', \\\n"
-        "     '' using 1:($3==1?$2:NaN) skip 1 with points pt 7 ps 0.6 lc rgb '#d62728' title 'forget: {}'\n",
-        which, r.variant, which, r.forget);
+        "     '' using 1:($3==1?$2:NaN) skip 1 with points pt 7 ps 0.6 lc rgb '#d62728' title 'forget'\n",
+        which, which);
   }
-  return render(dir, "poincare", body, gnuplot, "1300,620", "13in,6.2in");
+  return render(dir, "poincare", body, gnuplot, "1100,620", "11in,6.2in");
 }
 
 }  // namespace
@@ -295,13 +307,20 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   std::map<std::pair<std::string, std::string>, std::vector<double>> forget, retain, cforget, cretain;
   std::set<int64_t> ks;
   std::vector<std::pair<int, std::string>> series;
+  std::map<std::string, std::string> style;  // series -> colour by method, dashes and marks by model
   std::set<std::string> curvs;
   for (const auto& r : runs) {
     if (r.kind != "unlearn" || r.status != "COMPLETED") continue;
     if (r.curvature == main_curv[r.model]) {
       const std::string name = r.model + " " + r.variant + (r.setting.empty() ? "" : " (" + r.setting + ")");
       if (std::find_if(series.begin(), series.end(), [&](auto& s) { return s.second == name; }) == series.end()) {
-        series.emplace_back(variant_rank(r.variant) * 2 + (r.model == "meru"), name);
+        const int rank = variant_rank(r.variant);
+        series.emplace_back(rank * 2 + (r.model == "meru"), name);
+        static const char* palette[] = {"#7f7f7f", "#2ca02c", "#8c564b", "#9467bd", "#e377c2", "#bcbd22",
+                                        "#1f77b4", "#d62728", "#ff7f0e", "#17becf", "#000000"};
+        constexpr int kColours = static_cast<int>(sizeof(palette) / sizeof(palette[0]));
+        style[name] = fmt::format("lc rgb '{}' {}", palette[std::clamp(rank, 0, kColours - 1)],
+                                  r.model == "meru" ? "dt 1 pt 7" : "dt 2 pt 4");
       }
       forget[{fmt::format("{}", r.concepts), name}].push_back(metric(r, "zero_shot.forget_top1"));
       retain[{fmt::format("{}", r.concepts), name}].push_back(metric(r, "zero_shot.retain_top1"));
@@ -316,10 +335,11 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   }
   std::sort(series.begin(), series.end());
   std::vector<std::string> names, xs;
-  for (const auto& s : series) names.push_back(s.second);
+  std::vector<std::string> styles;
+  for (const auto& s : series) names.push_back(s.second), styles.push_back(style[s.second]);
   for (int64_t k : ks) xs.push_back(fmt::format("{}", k));
   if (!names.empty()) {
-    add(accuracy_figure(dir, "acc_vs_concepts", "concepts forgotten", xs, names, forget, retain, gnuplot));
+    add(accuracy_figure(dir, "acc_vs_concepts", "concepts forgotten", xs, names, forget, retain, gnuplot, styles));
   } else {
     core::log_info("collect: no completed unlearning runs; no accuracy figures");
   }
