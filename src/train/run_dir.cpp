@@ -22,7 +22,17 @@ namespace {
 
 volatile std::sig_atomic_t g_signal = 0;
 
-extern "C" void record_signal(int sig) { g_signal = sig; }
+volatile std::sig_atomic_t g_interrupts = 0;
+
+// A second Ctrl-C means "stop now": the default action, without the checkpoint.
+extern "C" void record_signal(int sig) {
+  if (sig == SIGINT && ++g_interrupts >= 2) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+    return;
+  }
+  g_signal = sig;
+}
 
 }  // namespace
 
@@ -33,6 +43,7 @@ void install_preemption_handlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGTERM, &sa, nullptr);
   sigaction(SIGUSR2, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);  // Ctrl-C: checkpoint at the next step boundary, like SIGTERM
 }
 
 int preemption_signal() { return static_cast<int>(g_signal); }

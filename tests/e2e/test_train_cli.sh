@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `hac train` / `hac unlearn` from the command line on 2 MPI ranks: a SIGUSR2 to mpirun (what
 # Slurm's --signal sends) checkpoints every rank, exits 75 with PREEMPTED, and rerunning the same
-# command resumes to exactly the losses of an uninterrupted run; SIGTERM does the same for one
+# command resumes to exactly the losses of an uninterrupted run; SIGTERM and SIGINT do the same for one
 # process; a non-finite loss ends every rank with FAILED; bad configs exit 2 naming the key.
 set -u
 mpirun=$1 hac=$2
@@ -40,16 +40,18 @@ grep -q '"status": "COMPLETED"' "$dir/pre/result.json" || fail "resumed run is n
 "$mpirun" -np 2 "$hac" train "$dir/train.yaml" --set output.dir="$dir/whole" >/dev/null 2>&1 || fail "whole run"
 cmp -s "$dir/pre/losses.csv" "$dir/whole/losses.csv" || fail "preempted + resumed losses differ from an uninterrupted run"
 
-# 3. SIGTERM to a single process does the same.
-"$hac" train "$dir/train.yaml" --set output.dir="$dir/term" >"$dir/term.log" 2>&1 &
-pid=$!
-for _ in $(seq 600); do
-  [ -f "$dir/term/losses.csv" ] && [ "$(wc -l <"$dir/term/losses.csv")" -gt 5 ] && break
-  sleep 0.1
+# 3. SIGTERM to a single process does the same, and so does Ctrl-C (SIGINT).
+for sig in TERM INT; do
+  "$hac" train "$dir/train.yaml" --set output.dir="$dir/$sig" >"$dir/$sig.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do
+    [ -f "$dir/$sig/losses.csv" ] && [ "$(wc -l <"$dir/$sig/losses.csv")" -gt 5 ] && break
+    sleep 0.1
+  done
+  kill -"$sig" "$pid"; wait "$pid"; rc=$?
+  [ "$rc" -eq 75 ] || fail "SIG$sig run exited $rc, expected 75"
+  grep -q '"status": "PREEMPTED"' "$dir/$sig/result.json" || fail "SIG$sig: result.json is not PREEMPTED"
 done
-kill -TERM "$pid"; wait "$pid"; rc=$?
-[ "$rc" -eq 75 ] || fail "SIGTERM run exited $rc, expected 75"
-grep -q '"status": "PREEMPTED"' "$dir/term/result.json" || fail "SIGTERM: result.json is not PREEMPTED"
 
 # 4. A non-finite loss stops both ranks, FAILED, naming the step.
 start=$(date +%s)
