@@ -72,7 +72,9 @@ fetch() {
 usage() { sed -n '2,26p' "$0" >&2; exit 2; }
 
 unpack() {
-  local dir=$1 prefix=$1/prefix
+  local dir prefix
+  dir=$(cd "$1" && pwd) || exit 1   # absolute: env.sh and CMake keep these paths
+  prefix=$dir/prefix
   ls "$dir"/*.deb >/dev/null 2>&1 || { echo "gpu_bootstrap: no .deb files in $dir (run fetch first)" >&2; exit 1; }
   mkdir -p "$prefix"
   for deb in "$dir"/*.deb; do
