@@ -12,11 +12,13 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "data/dataset.h"
+#include "app/app.h"
 #include "data/fashion_mnist.h"
 #include "dist/runtime.h"
 #include "eval/evaluate.h"
 #include "eval/samples.h"
 #include "models/pretrained.h"
+#include "scratch_dataset.h"
 #include "train/loop.h"
 
 namespace runner::eval {
@@ -31,19 +33,7 @@ class EvalMpi : public ::testing::Test {
   // A small Fashion-MNIST file (rank 0) and a tiny MERU original trained on it (global batch 64,
   // 300 steps: about 60% zero-shot accuracy; 100 steps give less than 20%), shared by every test.
   static void SetUpTestSuite() {
-    std::string d;
-    if (comm()->rank() == 0) {
-      d = (fs::temp_directory_path() / ("hac_eval_mpi_" + std::to_string(::getpid()))).string();
-      fs::remove_all(d);
-      fs::create_directories(d);
-      data::FashionMnistOptions o;
-      o.out = d + "/fm.h5";
-      o.max_train = 1200;
-      o.max_test = 300;
-      data::build_fashion_mnist(o);
-    }
-    dir_ = comm()->broadcast_string(d, 0);
-    comm()->barrier();
+    dir_ = testing_mpi::scratch_with_fashion_mnist("hac_eval_mpi", 1200, 300);
     config::Config c = base("original");
     c.data.batch_size = 64 / comm()->world_size();
     c.train.steps = 300;
@@ -121,19 +111,8 @@ TEST_F(EvalMpi, NoneAtTheEndOfUnlearnIsWellAboveChanceAndSideFilesReaggregate) {
   config::Config c = base("none");
   c.unlearn.method = "none";
   c.unlearn.original = original_;
-  train::RunInfo info{"test", "test", 0, [](const train::Trained& t) {
-                        Request r;
-                        r.cfg = *t.cfg;
-                        r.comm = t.comm;
-                        r.model = models::ContrastiveModel(t.model);
-                        r.tokenizer = t.tokenizer;
-                        r.context_length = t.context_length;
-                        r.file = t.file;
-                        r.original = t.original;
-                        r.out_dir = t.dir;
-                        return evaluate(r);
-                      },
-                      {}};
+  // The hook `hac train`/`hac unlearn` use, so the test covers the app's wiring too.
+  train::RunInfo info{"test", "test", 0, app::evaluation_hook(), {}};
   ASSERT_EQ(train::run_unlearn(c, comm(), info), 0);
   const json result = json::parse(core::read_text_file(c.output.dir + "/result.json"));
   ASSERT_EQ(result["status"], "COMPLETED");

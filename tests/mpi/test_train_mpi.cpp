@@ -19,6 +19,7 @@
 #include "dist/runtime.h"
 #include "losses/contrastive.h"
 #include "models/checkpoint.h"
+#include "scratch_dataset.h"
 #include "train/loop.h"
 #include "train/run_dir.h"
 #include "train/session.h"
@@ -34,19 +35,7 @@ dist::CommPtr comm() { return dist::world(); }
 class TrainMpi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string d;
-    if (comm()->rank() == 0) {
-      d = (fs::temp_directory_path() / ("hac_train_mpi_" + std::to_string(::getpid()))).string();
-      fs::remove_all(d);
-      fs::create_directories(d);
-      data::FashionMnistOptions o;
-      o.out = d + "/fm.h5";
-      o.max_train = 1200;
-      o.max_test = 100;
-      data::build_fashion_mnist(o);
-    }
-    dir_ = comm()->broadcast_string(d, 0);
-    comm()->barrier();
+    dir_ = testing_mpi::scratch_with_fashion_mnist("hac_train_mpi", 1200, 100);
   }
   static void TearDownTestSuite() {
     comm()->barrier();
