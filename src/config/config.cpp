@@ -47,6 +47,8 @@ void visit(V& v, ModelConfig& c) {
   v("curv_init", c.curv_init, "MERU: initial curvature c0 (clamped to [c0/10, 10 c0])");
   v("curv_learn", c.curv_learn, "MERU: curvature learnable during pretraining");
   v("embed_dim", c.embed_dim, "0 = the preset's");
+  v("vision_ln_eps", c.vision_ln_eps,
+    "ViT LayerNorm eps when built from the preset (MERU's 1e-5); a loaded checkpoint keeps its own");
 }
 
 template <class V>

@@ -26,6 +26,9 @@ struct ModelConfig {
   double curv_init = 1.0;        // MERU: initial curvature c0 (clamped to [c0/10, 10 c0])
   bool curv_learn = true;        // MERU: curvature learnable during pretraining
   int64_t embed_dim = 0;         // 0 = the preset's
+  // LayerNorm eps of the ViT built from the preset (MERU's: PyTorch's default). Loaded files keep
+  // theirs: hac records it in its checkpoints; released MERU/CLIP files were trained with 1e-5.
+  double vision_ln_eps = 1e-5;
 };
 
 struct TrainConfig {

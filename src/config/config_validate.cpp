@@ -58,6 +58,7 @@ void validate_values(const Config& c) {
   check_one_of("model.preset", m.preset, {"tiny", "vit_s", "vit_b", "vit_l"});
   check_positive("model.curv_init", m.curv_init);
   check_int("model.embed_dim", m.embed_dim, 0);
+  check_positive("model.vision_ln_eps", m.vision_ln_eps);
 
   const TrainConfig& t = c.train;
   check_int("train.steps", t.steps, 1);

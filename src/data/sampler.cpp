@@ -21,6 +21,7 @@ namespace {
 // does not give correlated draws in the two.
 constexpr uint32_t kPermutationStream = 0x5e4d9a11u;
 constexpr uint32_t kPartnerStream = 0x7a2b3c01u;
+constexpr uint32_t kSampleStream = 0x3c6ef372u;
 // Known concept names listed in full up to this many; a 1000-class dataset would drown the error.
 constexpr size_t kMaxNamesListed = 40;
 
@@ -255,6 +256,21 @@ std::vector<int32_t> with_descendants(const std::vector<int32_t>& roots,
     if (selected[static_cast<size_t>(c)]) out.push_back(c);
   }
   return out;
+}
+
+std::vector<int64_t> seeded_sample(std::vector<int64_t> pool, int64_t k, uint64_t seed) {
+  const auto n = static_cast<uint64_t>(pool.size());
+  if (k > 0 && n > static_cast<uint64_t>(k)) {
+    // A partial Fisher-Yates: position i takes a uniform draw from positions [i, n).
+    auto gen = make_engine(kSampleStream, seed, 0);
+    for (uint64_t i = 0; i < static_cast<uint64_t>(k); ++i) {
+      const uint64_t j = i + uniform_below(gen, n - i);
+      std::swap(pool[i], pool[j]);
+    }
+    pool.resize(static_cast<size_t>(k));
+  }
+  std::sort(pool.begin(), pool.end());
+  return pool;
 }
 
 std::vector<int64_t> forget_partners(int64_t m, uint64_t seed) {

@@ -119,6 +119,11 @@ std::vector<int32_t> resolve_concepts(const std::vector<std::string>& names,
 std::vector<int32_t> with_descendants(const std::vector<int32_t>& roots,
                                       const std::vector<int32_t>& concept_parent);
 
+// A seeded sample of min(k, |pool|) elements of `pool` without replacement, ascending; k <= 0
+// keeps the whole pool. Drawn with the generator of DistributedSampler (std::mt19937_64 through
+// std::seed_seq, own bounded draw): the same rows with every standard library and machine.
+std::vector<int64_t> seeded_sample(std::vector<int64_t> pool, int64_t k, uint64_t seed);
+
 // Partner positions for AC's negative calibration (SPEC §6): for forget sample i (a position in
 // [0, m) of the forget list) the position of a random *other* forget sample, whose caption stands
 // in for i's own. The result is a uniformly drawn derangement of [0, m): never i itself, and

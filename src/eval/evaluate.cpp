@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
-#include <random>
 #include <set>
 
 #include "core/error.h"
@@ -40,20 +39,6 @@ struct Encoded {
             image_norm.index_select(0, idx), text_norm.index_select(0, idx)};
   }
 };
-
-// A seeded sample of at most k of `pool`, ascending.
-std::vector<int64_t> sample(std::vector<int64_t> pool, int64_t k, uint64_t seed) {
-  if (k > 0 && static_cast<int64_t>(pool.size()) > k) {
-    std::mt19937_64 g(seed);
-    for (int64_t i = 0; i < k; ++i) {
-      std::uniform_int_distribution<int64_t> d(i, static_cast<int64_t>(pool.size()) - 1);
-      std::swap(pool[static_cast<size_t>(i)], pool[static_cast<size_t>(d(g))]);
-    }
-    pool.resize(static_cast<size_t>(k));
-  }
-  std::sort(pool.begin(), pool.end());
-  return pool;
-}
 
 at::Tensor positions(const std::vector<int64_t>& p) { return at::tensor(p, at::kLong); }
 
@@ -294,7 +279,7 @@ std::string evaluate(const Request& r) {
   for (size_t i = 0; i < split_concepts.size(); ++i) {
     if (split_concepts[i] >= 0) pool.push_back(static_cast<int64_t>(i));
   }
-  const std::vector<int64_t> rows = sample(pool, ec.max_rows, static_cast<uint64_t>(ec.seed));
+  const std::vector<int64_t> rows = data::seeded_sample(pool, ec.max_rows, static_cast<uint64_t>(ec.seed));
   Samples s;
   s.row = rows;
   s.concept = concepts_of(*r.file, split, rows);
@@ -323,9 +308,9 @@ std::string evaluate(const Request& r) {
     (forget_set.count(train_concepts[i]) ? train_forget : train_retain).push_back(static_cast<int64_t>(i));
   }
   const uint64_t seed = static_cast<uint64_t>(ec.seed);
-  const auto bank = sample(train_all, ec.knn_bank_rows, seed + 1);
-  const auto members = sample(train_retain, ec.audit_rows, seed + 2);
-  const auto forget_pairs = sample(train_forget, ec.audit_rows, seed + 3);
+  const auto bank = data::seeded_sample(train_all, ec.knn_bank_rows, seed + 1);
+  const auto members = data::seeded_sample(train_retain, ec.audit_rows, seed + 2);
+  const auto forget_pairs = data::seeded_sample(train_forget, ec.audit_rows, seed + 3);
   std::vector<int64_t> train_rows = bank;
   train_rows.insert(train_rows.end(), members.begin(), members.end());
   train_rows.insert(train_rows.end(), forget_pairs.begin(), forget_pairs.end());
@@ -346,7 +331,7 @@ std::string evaluate(const Request& r) {
   for (size_t i = 0; i < test_concepts.size(); ++i) {
     if (test_concepts[i] >= 0 && !forget_set.count(test_concepts[i])) test_retain.push_back(static_cast<int64_t>(i));
   }
-  const auto nonmembers = sample(test_retain, ec.audit_rows, seed + 4);
+  const auto nonmembers = data::seeded_sample(test_retain, ec.audit_rows, seed + 4);
   const Encoded held_out = encode_rows(m, r, "test", nonmembers, "audit held-out");
   AuditRows audit;
   auto add_audit = [&](const char* set, const std::vector<int64_t>& rws, const std::string& sp, const at::Tensor& sc) {
@@ -382,7 +367,7 @@ std::string evaluate(const Request& r) {
     models::ContrastiveModel original = models::load_model(r.original);
     before = encode_rows(*original, r, split, rows, "original");
     s.before = model_values(*original, r, ctx, before);
-    const auto sample_pos = sample(all_pos, ec.cka_rows, seed + 5);
+    const auto sample_pos = data::seeded_sample(all_pos, ec.cka_rows, seed + 5);
     std::vector<int64_t> f_pos, r_pos;
     for (int64_t p : sample_pos) (s.forget[static_cast<size_t>(p)] ? f_pos : r_pos).push_back(p);
     auto cka_of = [&](const std::vector<int64_t>& p) {
@@ -411,7 +396,7 @@ std::string evaluate(const Request& r) {
     core::write_file_atomically((dir / "samples.csv").string(), to_csv(s));
     core::write_file_atomically((dir / "audit.csv").string(), to_csv(audit));
     core::write_file_atomically((dir / "classes.csv").string(), per_concept_csv(s, ctx.names));
-    const auto emb_pos = sample(all_pos, ec.embedding_rows, seed + 6);
+    const auto emb_pos = data::seeded_sample(all_pos, ec.embedding_rows, seed + 6);
     if (!emb_pos.empty()) {
       std::vector<int64_t> er;
       std::vector<int32_t> ec_concepts;

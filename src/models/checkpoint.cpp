@@ -1,11 +1,11 @@
-// torch.save zip containers (checked, then read by LibTorch), atomic writing, hac checkpoints.
+// torch.save zip containers (checked, then read by LibTorch) and hac checkpoints; writing is in
+// checkpoint_write.cpp.
 #include "models/checkpoint.h"
 
 #include <ATen/ATen.h>
 #include <caffe2/serialize/inline_container.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <torch/csrc/jit/serialization/pickle.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -33,7 +33,6 @@ constexpr size_t kLocalHeaderSize = 30;
 // from turning into a large allocation before anything else is checked.
 constexpr uint64_t kMaxPickleBytes = uint64_t{1} << 30;
 constexpr uint64_t kMaxCentralDirBytes = uint64_t{256} << 20;
-constexpr int kMaxSaveDepth = 200;
 
 uint64_t le(const char* p, int n) {
   uint64_t v = 0;
@@ -204,60 +203,6 @@ c10::Storage read_storage(caffe2::serialize::PyTorchStreamReader& reader, const 
                       /*resizable=*/false);
 }
 
-// A copy of `v` with only generic containers (typed lists would make pickle_save emit
-// build_intlist & co.) and detached CPU tensors, or IoError naming where an unsupported value is.
-c10::IValue normalize(const c10::IValue& v, const std::string& where, int depth) {
-  if (depth > kMaxSaveDepth)
-    throw IoError(fmt::format("cannot save: nesting deeper than {} at {}", kMaxSaveDepth, where));
-  if (v.isNone() || v.isBool() || v.isInt() || v.isDouble() || v.isString()) return v;
-  if (v.isTensor()) {
-    const at::Tensor& t = v.toTensor();
-    if (!t.defined()) throw IoError(fmt::format("cannot save an undefined tensor at {}", where));
-    if (!t.device().is_cpu() || t.layout() != at::kStrided || t.is_quantized()) {
-      throw IoError(fmt::format("cannot save tensor at {}: needs a dense CPU tensor, not {} on {}",
-                                where, t.toString(), t.device().str()));
-    }
-    return c10::IValue(t.detach());
-  }
-  if (v.isList()) {
-    c10::impl::GenericList out(c10::AnyType::get());
-    const c10::List<c10::IValue> list = v.toList();
-    for (size_t k = 0; k < list.size(); ++k)
-      out.push_back(normalize(list.get(k), fmt::format("{}[{}]", where, k), depth + 1));
-    return c10::IValue(out);
-  }
-  if (v.isTuple()) {
-    std::vector<c10::IValue> elems;
-    const auto& src = v.toTupleRef().elements();
-    for (size_t k = 0; k < src.size(); ++k)
-      elems.push_back(normalize(src[k], fmt::format("{}[{}]", where, k), depth + 1));
-    return c10::IValue(c10::ivalue::Tuple::create(std::move(elems)));
-  }
-  if (v.isGenericDict()) {
-    const c10::impl::GenericDict dict = v.toGenericDict();
-    bool str_keys = true, int_keys = true;
-    for (const auto& entry : dict) {
-      str_keys = str_keys && entry.key().isString();
-      int_keys = int_keys && entry.key().isInt();
-    }
-    if (!str_keys && !int_keys)
-      throw IoError(fmt::format("cannot save dict at {}: keys must be all str or all int", where));
-    c10::impl::GenericDict out(
-        str_keys ? c10::TypePtr(c10::StringType::get()) : c10::TypePtr(c10::IntType::get()),
-        c10::AnyType::get());
-    for (const auto& entry : dict) {
-      const std::string key =
-          entry.key().isString() ? entry.key().toStringRef() : std::to_string(entry.key().toInt());
-      out.insert(entry.key(), normalize(entry.value(), where + "/" + key, depth + 1));
-    }
-    return c10::IValue(out);
-  }
-  throw IoError(
-      fmt::format("cannot save a {} at {}: only dicts, lists, tuples, tensors, str, int, "
-                  "float, bool and None",
-                  v.tagKind(), where));
-}
-
 // A non-empty dict of str -> tensor, in file order; nullopt for anything else.
 std::optional<NamedTensors> as_named_tensors(const c10::IValue& v) {
   if (!v.isGenericDict()) return std::nullopt;
@@ -329,22 +274,6 @@ c10::IValue load_torch_file(const std::string& path) {
   } catch (const std::exception& e) {
     throw IoError(fmt::format("{}: corrupt zip archive: {}", path, e.what()));
   }
-}
-
-void save_torch_file(const std::string& path, const c10::IValue& value) {
-  c10::IValue clean;
-  try {
-    clean = normalize(value, "", 0);
-  } catch (const IoError& e) {
-    throw IoError(fmt::format("{}: {}", path, e.what()));  // the file the caller meant to write
-  }
-  std::vector<char> bytes;
-  try {
-    bytes = torch::jit::pickle_save(clean);
-  } catch (const c10::Error& e) {
-    throw IoError(fmt::format("{}: cannot serialize: {}", path, e.what_without_backtrace()));
-  }
-  core::write_file_atomically(path, bytes.data(), bytes.size());
 }
 
 NamedTensors state_dict_of(const c10::IValue& value, const std::string& path_for_messages) {

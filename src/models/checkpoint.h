@@ -32,7 +32,8 @@ c10::IValue load_torch_file(const std::string& path);
 
 // Writes `value` (nested dicts with str or int keys, lists, tuples, CPU strided tensors, str,
 // int, float, bool, None) as a zip-format file that Python's torch.load and load_torch_file
-// read. Atomic: a temp file in the same directory, fsync, rename, fsync of the directory.
+// read, with only the globals torch.save emits (so torch.load(weights_only=True) accepts it):
+// dicts come back as dict, lists as list, tuples as tuple; tensors sharing a storage share it. Atomic: a temp file in the same directory, fsync, rename, fsync of the directory.
 // Throws IoError on an unsupported value (naming where it sits) or a failed write.
 void save_torch_file(const std::string& path, const c10::IValue& value);
 

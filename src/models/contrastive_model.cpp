@@ -32,7 +32,7 @@ ModelOptions model_preset(const std::string& name, ModelKind kind) {
     // Fashion-MNIST-sized (the embedded study): 28x28 grey images in 4x4 patches of 7, width 64,
     // depth 3, and a text encoder of the same size over a small (word) vocabulary.
     o.vision = VitOptions{/*image_size=*/28, /*patch_size=*/7, /*channels=*/1, /*width=*/64,
-                          /*depth=*/3, /*heads=*/4, /*mlp_ratio=*/4, /*ln_eps=*/1e-6};
+                          /*depth=*/3, /*heads=*/4, /*mlp_ratio=*/4, /*ln_eps=*/1e-5};
     o.text = TextOptions{/*vocab_size=*/512, /*context_length=*/32, /*width=*/64, /*depth=*/3,
                          /*heads=*/4, /*ln_eps=*/1e-5};
     o.embed_dim = 64;

@@ -14,8 +14,9 @@ struct VitOptions {
   int64_t depth = 12;
   int64_t heads = 12;
   int64_t mlp_ratio = 4;
-  // timm's VisionTransformer (which MERU builds) uses LayerNorm eps 1e-6 everywhere.
-  double ln_eps = 1e-6;
+  // MERU builds its timm ViT with norm_layer=nn.LayerNorm, i.e. PyTorch's default eps 1e-5 (not
+  // timm's own 1e-6); the released MERU/CLIP checkpoints were trained with it.
+  double ln_eps = 1e-5;
   int64_t grid() const { return image_size / patch_size; }
 };
 

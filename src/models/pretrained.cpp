@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "models/checkpoint.h"
 
 namespace runner::models {
@@ -23,7 +24,8 @@ Pretrained load_pretrained(const std::string& path, bool allow_partial, int64_t 
 std::map<std::string, std::string> model_extras(const ModelOptions& o) {
   return {{"vision_heads", std::to_string(o.vision.heads)},
           {"text_heads", std::to_string(o.text.heads)},
-          {"curv_init", fmt::format("{}", o.curv_init)}};
+          {"curv_init", fmt::format("{}", o.curv_init)},
+          {"vision_ln_eps", fmt::format("{}", o.vision.ln_eps)}};
 }
 
 ContrastiveModel load_model(const std::string& path, std::map<std::string, std::string>* extras_out,
@@ -38,8 +40,19 @@ ContrastiveModel load_model(const std::string& path, std::map<std::string, std::
     if (const auto* v = get("vision_heads")) o.vision.heads = std::stoll(*v);
     if (const auto* v = get("text_heads")) o.text.heads = std::stoll(*v);
     if (const auto* v = get("curv_init")) o.curv_init = std::stod(*v);
+    if (const auto* v = get("vision_ln_eps")) {
+      o.vision.ln_eps = std::stod(*v);
+    } else if (!ckpt.config_yaml.empty()) {
+      // A hac checkpoint from before the eps was recorded: its ViT was built and trained with
+      // timm's 1e-6, so it is run with that (released MERU/CLIP files keep MERU's 1e-5).
+      o.vision.ln_eps = kLegacyVisionLnEps;
+      core::log_warn("{}: written by an older hac (no vision_ln_eps recorded): its ViT runs with LayerNorm eps "
+                     "{} as trained; models built now use MERU's 1e-5",
+                     path, kLegacyVisionLnEps);
+    }
   } catch (const std::exception&) {
-    throw IoError(fmt::format("{}: malformed model extras (vision_heads, text_heads, curv_init)", path));
+    throw IoError(fmt::format("{}: malformed model extras (vision_heads, text_heads, curv_init, vision_ln_eps)",
+                              path));
   }
   ContrastiveModel model(o);
   load_state_dict(*model, ckpt.model, path);

@@ -21,12 +21,16 @@ struct Pretrained {
 Pretrained load_pretrained(const std::string& path, bool allow_partial = false,
                            int64_t vision_heads = 0, int64_t text_heads = 0);
 
+// The ViT LayerNorm eps of hac checkpoints written before it was recorded (timm's value).
+constexpr double kLegacyVisionLnEps = 1e-6;
+
 // Model options recorded in hac checkpoints beside the weights: what the weights cannot tell
-// (attention heads, c0 of the curvature clamp; pixel statistics are buffers already).
+// (attention heads, c0 of the curvature clamp, the ViT's LayerNorm eps; pixel statistics are
+// buffers already).
 std::map<std::string, std::string> model_extras(const ModelOptions& o);
 
 // Reads a model checkpoint (hac or released MERU/CLIP): architecture from the weights and the
-// extras above, weights loaded by name (IoError naming the file otherwise). extras_out receives
+// extras above (a hac file without vision_ln_eps runs with kLegacyVisionLnEps, with a warning), weights loaded by name (IoError naming the file otherwise). extras_out receives
 // the checkpoint's extras (tokenizer, semantic_hash, ...), options_out the architecture.
 ContrastiveModel load_model(const std::string& path, std::map<std::string, std::string>* extras_out = nullptr,
                             ModelOptions* options_out = nullptr);

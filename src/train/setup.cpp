@@ -64,6 +64,7 @@ models::ModelOptions options_from_config(const config::Config& cfg, int64_t voca
   if (cfg.model.embed_dim > 0) o.embed_dim = cfg.model.embed_dim;
   o.curv_init = cfg.model.curv_init;
   o.curv_learn = cfg.model.curv_learn;
+  o.vision.ln_eps = cfg.model.vision_ln_eps;
   o.text.vocab_size = vocab_size;
   models::validate(o);
   return o;

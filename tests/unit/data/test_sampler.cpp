@@ -184,6 +184,30 @@ TEST(Sampler, GoldenPermutationPinsTheGenerator) {
   EXPECT_EQ(forget_partners(8, /*seed=*/12345), (std::vector<int64_t>{3, 5, 0, 7, 6, 1, 4, 2}));
 }
 
+// Evaluation samples (eval.max_rows and the audit, k-NN, CKA and embedding rows) come from
+// seeded_sample: without replacement, ascending, and pinned like the permutation above.
+TEST(SeededSample, SubsetWithoutReplacementAscendingAndPinned) {
+  std::vector<int64_t> pool;
+  for (int64_t i = 0; i < 500; ++i) pool.push_back(3 * i + 1);
+  const auto s = seeded_sample(pool, 20, /*seed=*/7);
+  ASSERT_EQ(s.size(), 20u);
+  EXPECT_TRUE(std::is_sorted(s.begin(), s.end()));
+  EXPECT_EQ(std::set<int64_t>(s.begin(), s.end()).size(), 20u);
+  for (int64_t v : s) EXPECT_EQ(v % 3, 1) << v;
+  EXPECT_EQ(seeded_sample(pool, 20, 7), s);
+  EXPECT_NE(seeded_sample(pool, 20, 8), s);
+  EXPECT_EQ(std::vector<int64_t>(s.begin(), s.begin() + 6), (std::vector<int64_t>{19, 22, 37, 88, 214, 340}));
+  EXPECT_EQ(seeded_sample(pool, 0, 7), pool);
+  EXPECT_EQ(seeded_sample(pool, 500, 7), pool);
+  EXPECT_EQ(seeded_sample({9, 2, 5}, 10, 7), (std::vector<int64_t>{2, 5, 9}));
+  EXPECT_TRUE(seeded_sample({}, 3, 7).empty());
+  // Every element is drawn about equally often (k/n = 1/4 here).
+  std::vector<int> hits(40, 0);
+  for (uint64_t seed = 0; seed < 4000; ++seed)
+    for (int64_t v : seeded_sample(iota64(40), 10, seed)) ++hits[static_cast<size_t>(v)];
+  for (int h : hits) EXPECT_NEAR(h, 1000, 150);
+}
+
 TEST(Sampler, BatchesPartitionTheEpochAndDropThePartialOne) {
   const DistributedSampler s(103, 2, 4, 7, 11);  // 25 per rank -> 3 batches of 7, 4 dropped
   EXPECT_EQ(s.per_rank(), 25);

@@ -18,6 +18,7 @@ import zipfile
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class Attention(nn.Module):
@@ -58,7 +59,8 @@ class VisionTransformer(nn.Module):
         self.pos_embed = nn.Parameter(torch.randn(1, 1 + grid * grid, width), requires_grad=False)
         self.patch_embed = PatchEmbed(width, patch)
         self.blocks = nn.ModuleList([Block(width) for _ in range(depth)])
-        self.norm = nn.LayerNorm(width, eps=1e-5)
+        # MERU builds timm's ViT with norm_layer=nn.LayerNorm: PyTorch's default eps everywhere.
+        self.norm = nn.LayerNorm(width)
 
 
 class TextMlp(nn.Module):
@@ -124,6 +126,44 @@ def released_layout(meru, sizes):
     if not meru:
         ckpt["root"] = torch.randn(512)
     return ckpt
+
+
+def vit_forward(vit, heads, pixels):
+    """The CLS feature of timm's VisionTransformer forward (MERU's settings: class token, no
+    pre-norm, final norm, no head), written out with plain torch ops."""
+    x = vit.patch_embed.proj(pixels).flatten(2).transpose(1, 2)
+    x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + vit.pos_embed
+    for blk in vit.blocks:
+        h = blk.norm1(x)
+        b, n, c = h.shape
+        qkv = blk.attn.qkv(h).reshape(b, n, 3, heads, c // heads).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        att = ((q @ k.transpose(-2, -1)) * (c // heads) ** -0.5).softmax(dim=-1)
+        x = x + blk.attn.proj((att @ v).transpose(1, 2).reshape(b, n, c))
+        x = x + blk.mlp.fc2(F.gelu(blk.mlp.fc1(blk.norm2(x))))
+    return vit.norm(x)[:, 0]
+
+
+def vit_reference():
+    """A ViT in MERU's layout, its input and its float64 CLS feature. Activations are kept small
+    (variance ~1e-6, as LayerNorm inputs can be in trained models) so that the LayerNorm eps moves
+    the output by far more than rounding: a reader with eps 1e-6 instead of 1e-5 is caught."""
+    width, heads, patch, image = 64, 4, 8, 16
+    vit = VisionTransformer(width, 2, patch, image).double()
+    with torch.no_grad():
+        vit.patch_embed.proj.weight.mul_(0.001)
+        vit.patch_embed.proj.bias.mul_(0.001)
+        vit.cls_token.copy_(torch.randn_like(vit.cls_token) * 1e-3)
+        vit.pos_embed.copy_(torch.randn_like(vit.pos_embed) * 1e-3)
+        for m in vit.modules():
+            if isinstance(m, nn.LayerNorm):
+                m.weight.copy_(0.01 * (1 + 0.1 * torch.randn_like(m.weight)))
+                m.bias.copy_(1e-3 * torch.randn_like(m.bias))
+        pixels = torch.randn(3, 3, image, image, dtype=torch.float64)
+        feature = vit_forward(vit, heads, pixels)
+    state = collections.OrderedDict((f"visual.{k}", v) for k, v in vit.state_dict().items())
+    return {"model": state, "pixels": pixels, "feature": feature,
+            "sizes": {"width": width, "depth": 2, "heads": heads, "patch": patch, "image": image}}
 
 
 def view_zoo():
@@ -211,6 +251,7 @@ def main(argv):
     save_with_expected(released_layout(True, MERU_SIZES), out, "meru_like")
     save_with_expected(released_layout(False, MERU_SIZES), out, "clip_like")
     rezip_as_zip64(os.path.join(out, "meru_like.pt"), os.path.join(out, "meru_like_zip64.pt"))
+    torch.save(vit_reference(), os.path.join(out, "vit_reference.pt"))
     zoo = view_zoo()
     save_with_expected(zoo, out, "views")
     torch.save(zoo, os.path.join(out, "views_protocol4.pt"), pickle_protocol=4)

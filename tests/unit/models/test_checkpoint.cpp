@@ -200,6 +200,30 @@ TEST(CheckpointRoundTrip, Checkpoint) {
   std::filesystem::remove_all(dir);
 }
 
+// Files hac wrote before its own pickler (LibTorch's pickle_save: restore_type_tag around every
+// container, build_intlist for int lists) still read as the same checkpoint.
+TEST(CheckpointRoundTrip, ReadsFilesOfLibTorchsPickleSave) {
+  const std::string dir = make_temp_dir();
+  const Checkpoint c = make_checkpoint();
+  save_checkpoint(dir + "/new.pt", c);
+  const c10::IValue tree = load_torch_file(dir + "/new.pt");
+  const std::vector<char> bytes = torch::jit::pickle_save(tree);
+  const std::string old_format(bytes.begin(), bytes.end());
+  ASSERT_NE(old_format.find("restore_type_tag"), std::string::npos);
+  write_bytes(dir + "/old.pt", old_format);
+  const Checkpoint got = load_checkpoint(dir + "/old.pt");
+  expect_same(got.model, c.model);
+  expect_same(got.optimizer, c.optimizer);
+  EXPECT_EQ(got.step, c.step);
+  EXPECT_TRUE(bitwise_equal(got.rng_state, c.rng_state));
+  EXPECT_EQ(got.config_yaml, c.config_yaml);
+  EXPECT_EQ(got.extras, c.extras);
+  // The new writer emits none of LibTorch's own globals.
+  const std::string now = read_bytes(dir + "/new.pt");
+  EXPECT_EQ(now.find("torch.jit"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(CheckpointRoundTrip, RejectsBadInput) {
   const std::string dir = make_temp_dir();
   Checkpoint c = make_checkpoint();
@@ -456,6 +480,10 @@ TEST(PythonWriter, WritesFilesForPython) {
   ASSERT_FALSE(dir.empty()) << "HAC_CHECKPOINT_OUT is not set: run through ctest";
   std::filesystem::create_directories(dir);
   save_torch_file(dir + "/zoo.pt", make_zoo());
+  c10::impl::GenericDict no_float = make_zoo().toGenericDict();
+  ASSERT_EQ(no_float.erase("float"), 1u);  // PyTorch 1.13's weights-only load has no BINFLOAT
+  ASSERT_EQ(no_float.erase("list"), 1u);
+  save_torch_file(dir + "/zoo_no_float.pt", no_float);
   Checkpoint c;
   c.model = {{"visual.cls_token", at::arange(8, at::kFloat).reshape({1, 2, 4})},
              {"textual.attn_mask", at::ones({3, 3}, at::kBool).triu(1)}};

@@ -41,6 +41,55 @@ TEST(PretrainedFromPython, MeruAndClipLoadCompletelyAndRun) {
   }
 }
 
+c10::IValue field(const c10::IValue& dict, const std::string& key) {
+  for (const auto& e : dict.toGenericDict())
+    if (e.key().toStringRef() == key) return e.value();
+  throw std::runtime_error("fixture has no " + key);
+}
+
+// Python's nn.LayerNorm default (MERU's choice for its ViT) is what every preset builds.
+TEST(VitLayerNorm, EveryPresetUsesMerusEps) {
+  EXPECT_EQ(VitOptions{}.ln_eps, 1e-5);
+  for (const char* preset : {"tiny", "vit_s", "vit_b", "vit_l"}) {
+    EXPECT_EQ(model_preset(preset, ModelKind::kMeru).vision.ln_eps, 1e-5) << preset;
+    EXPECT_EQ(model_preset(preset, ModelKind::kClip).text.ln_eps, 1e-5) << preset;
+  }
+}
+
+// The ViT forward against the one Python computed in MERU's layout with nn.LayerNorm's default
+// eps, in float64 (vit_reference in gen_checkpoint_fixtures.py); with timm's eps 1e-6 the same
+// weights give a feature off by far more than the tolerance, so the comparison pins the eps.
+TEST(VitLayerNorm, ForwardMatchesPythonReference) {
+  const std::string path = fixture("vit_reference.pt");
+  const c10::IValue file = load_torch_file(path);
+  const c10::IValue sizes = field(file, "sizes");
+  VitOptions o;
+  o.image_size = field(sizes, "image").toInt();
+  o.patch_size = field(sizes, "patch").toInt();
+  o.channels = 3;
+  o.width = field(sizes, "width").toInt();
+  o.depth = field(sizes, "depth").toInt();
+  o.heads = field(sizes, "heads").toInt();
+  NamedTensors state;
+  for (const auto& [name, t] : state_dict_of(file, path)) state.emplace_back(name.substr(7), t);  // "visual."
+  const at::Tensor pixels = field(file, "pixels").toTensor(), want = field(file, "feature").toTensor();
+  auto feature = [&](double eps) {
+    VitOptions oe = o;
+    oe.ln_eps = eps;
+    VisionTransformer vit(oe);
+    vit->to(torch::kDouble);
+    const LoadReport r = load_state_dict(*vit, state, path);
+    EXPECT_TRUE(r.complete()) << r.summary();
+    torch::NoGradGuard no_grad;
+    return vit->forward(pixels);
+  };
+  const double scale = want.abs().max().item<double>();
+  const double err = (feature(VitOptions{}.ln_eps) - want).abs().max().item<double>() / scale;
+  EXPECT_LT(err, 1e-10);
+  const double timm_err = (feature(1e-6) - want).abs().max().item<double>() / scale;
+  EXPECT_GT(timm_err, 1e-3) << "the fixture no longer tells the two eps values apart";
+}
+
 TEST(PretrainedFromPython, WrongHeadsOverrideStillLoadsButMustDivide) {
   EXPECT_THROW(load_pretrained(fixture("meru_like.pt"), false, /*vision_heads=*/7), ConfigError);
   EXPECT_NO_THROW(load_pretrained(fixture("meru_like.pt"), false, /*vision_heads=*/4));
