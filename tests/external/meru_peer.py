@@ -75,6 +75,29 @@ class WordTokens:
         return out + [eot]
 
 
+def allow_float32_autocast_on_cpu(torch):
+    """MERU lifts embeddings under `torch.autocast(device, dtype=torch.float32)`. PyTorch 1.13
+    refuses that dtype on CPU (later versions accept it); the model already runs in float32
+    there, so on such a version the context is made a no-op."""
+    import warnings
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with torch.autocast("cpu", dtype=torch.float32):
+                pass
+    except RuntimeError:
+        class NoAutocast:
+            def __init__(self, *args, **kwargs):
+                pass
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+        torch.autocast = NoAutocast
+
+
 def build_model(sd, extras, torch, nn, meru_models, text_encoders, image_encoders, timm):
     """MERU / CLIPBaseline with the run's sizes, through MERU's own constructors."""
     patch_w = sd["visual.patch_embed.proj.weight"]
@@ -128,6 +151,7 @@ def main(argv):
         fail_setup(f"cannot import what the check needs ({e}); MERU's code needs torch, timm, torchvision, "
                    "loguru; the check also h5py and PyYAML")
     torch.set_grad_enabled(False)
+    allow_float32_autocast_on_cpu(torch)
 
     run = args.run_dir
     ckpt = torch.load(os.path.join(run, "model.pt"), weights_only=True)
