@@ -10,7 +10,7 @@ CLIP: normalize, average, normalize) and compares with the run's eval side files
   eval/samples.csv     zero-shot prediction and own-pair score (MERU -d, CLIP cosine) per row
   eval/embeddings.csv  image and caption embeddings of the sampled rows (model "after")
 
-usage: meru_peer.py --meru MERU_SRC RUN_DIR [--data FILE] [--json OUT]
+usage: meru_peer.py --meru MERU_SRC RUN_DIR [--model FILE] [--data FILE] [--json OUT]
          [--embed-tol 1e-5] [--score-tol 1e-4] [--tie-tol 1e-5]
 
 MERU_SRC is a checkout of facebookresearch/meru; its Python needs torch, timm (with torchvision)
@@ -38,6 +38,7 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("run_dir")
     p.add_argument("--meru", required=True, help="checkout of facebookresearch/meru")
+    p.add_argument("--model", help="the checkpoint (default: RUN_DIR/model.pt)")
     p.add_argument("--data", help="the dataset file (default: data.file of the run's config)")
     p.add_argument("--json", help="write the figures here as JSON")
     p.add_argument("--embed-tol", type=float, default=1e-5)
@@ -154,9 +155,12 @@ def main(argv):
     allow_float32_autocast_on_cpu(torch)
 
     run = args.run_dir
-    ckpt = torch.load(os.path.join(run, "model.pt"), weights_only=True)
+    ckpt = torch.load(args.model or os.path.join(run, "model.pt"), weights_only=True)
     sd, extras = ckpt["model"], ckpt["extras"]
-    cfg = yaml.safe_load(ckpt["config"])
+    # The run's resolved config (templates, split, data file of the evaluation that wrote the
+    # side files), else the one recorded in the checkpoint.
+    cfg_path = os.path.join(run, "config.yaml")
+    cfg = yaml.safe_load(open(cfg_path).read() if os.path.exists(cfg_path) else ckpt["config"])
     model = build_model(sd, extras, torch, nn, meru_models, text_encoders, image_encoders, timm)
     is_meru = isinstance(model, meru_models.MERU)
     curv = model.curv.exp() if is_meru else None
