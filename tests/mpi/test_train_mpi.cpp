@@ -197,8 +197,9 @@ TEST_F(TrainMpi, NoneKeepsTheOriginal) {
 // Mean per-pair contrastive loss of a model file over fixed train rows (world 1), separately for
 // the rows with `mask` set and the others: every row competes with every other, so forget rows
 // are judged against retain captions too.
-std::pair<double, double> pair_losses(const std::string& model_path, const std::string& file,
-                                      const std::vector<int64_t>& rows, const std::vector<bool>& mask) {
+// Mean per-pair contrastive loss of `rows` (train split) taken as one batch: the quantity GA
+// ascends on forget rows and FT descends on retain rows (each method sees batches of one kind).
+double pair_loss(const std::string& model_path, const std::string& file, const std::vector<int64_t>& rows) {
   std::map<std::string, std::string> extras;
   models::ContrastiveModel m = models::load_model(model_path, &extras, nullptr);
   m->eval();
@@ -207,36 +208,29 @@ std::pair<double, double> pair_losses(const std::string& model_path, const std::
   const data::Rows r = data::DatasetFile::open(file)->read("train", rows);
   const at::Tensor pixels = r.images.permute({0, 3, 1, 2}).to(at::kFloat) / 255.0;
   const at::Tensor img = m->encode_image(pixels), txt = m->encode_text(models::tokenize(tok, r.captions, 32));
-  const at::Tensor l = losses::contrastive_per_pair(dist::make_self_comm(), losses::Geometry::kLorentz, img, txt,
-                                                    m->logit_scale, m->curvature());
-  double in = 0, out = 0;
-  int64_t n_in = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    (mask[i] ? in : out) += l[static_cast<int64_t>(i)].item<double>();
-    n_in += mask[i];
-  }
-  return {in / static_cast<double>(n_in), out / static_cast<double>(static_cast<int64_t>(rows.size()) - n_in)};
+  return losses::contrastive_per_pair(dist::make_self_comm(), losses::Geometry::kLorentz, img, txt, m->logit_scale,
+                                      m->curvature())
+      .mean()
+      .item<double>();
 }
 
 TEST_F(TrainMpi, GaRaisesForgetLossAndFtLowersRetainLoss) {
   const std::string file = dir_ + "/fm.h5";
   const auto f = data::DatasetFile::open(file);
   const auto sets = data::split_forget_retain(f->concepts("train"), {5}, 13);  // 5 = sandal
-  std::vector<int64_t> rows(sets.forget.begin(), sets.forget.begin() + 32);
-  rows.insert(rows.end(), sets.retain.begin(), sets.retain.begin() + 96);
-  std::vector<bool> is_forget(rows.size(), false);
-  std::fill(is_forget.begin(), is_forget.begin() + 32, true);
-  const auto [forget_before, retain_before] = pair_losses(original(), file, rows, is_forget);
+  const std::vector<int64_t> forget(sets.forget.begin(), sets.forget.begin() + 32);
+  const std::vector<int64_t> retain(sets.retain.begin(), sets.retain.begin() + 96);
+  const double forget_before = pair_loss(original(), file, forget), retain_before = pair_loss(original(), file, retain);
 
   config::Config ga = unlearn_cfg("ga", "ga");
   ga.unlearn.steps = 4;
   ASSERT_EQ(run_unlearn(ga, comm(), {}), 0);
-  EXPECT_GT(pair_losses(ga.output.dir + "/model.pt", file, rows, is_forget).first, forget_before + 0.05);
+  EXPECT_GT(pair_loss(ga.output.dir + "/model.pt", file, forget), forget_before + 0.05);
 
   config::Config ft = unlearn_cfg("ft", "ft");
-  ft.unlearn.steps = 15;
+  ft.unlearn.steps = 40;
   ASSERT_EQ(run_unlearn(ft, comm(), {}), 0);
-  EXPECT_LT(pair_losses(ft.output.dir + "/model.pt", file, rows, is_forget).second, retain_before);
+  EXPECT_LT(pair_loss(ft.output.dir + "/model.pt", file, retain), retain_before);
 }
 
 }  // namespace
