@@ -11,7 +11,7 @@ in-place clamps, pixel normalization, CLIP L2 / MERU exp_map0), src/geometry/lor
 src/losses/contrastive.* (1-rank all-gather = clone; MERU adds 0.2 * entailment),
 src/app/app_bench_work.cpp run_bench_step (seed 0; fixed rand pixels [B,1,28,28], randint(1, 511)
 tokens [B,16]; a timed step is zero_grad (zeroing, as LibTorch 1.13), encode, loss, backward,
-(1-rank no-op all-reduce), AdamW step) and src/core/process.cpp (hac's start-up mallopt:
+(1-rank no-op all-reduce), AdamW step) and src/core/allocator.cpp (hac's start-up mallopt:
 M_MMAP_THRESHOLD 1 GiB, M_TRIM_THRESHOLD 2047 MiB; HAC_MALLOC_TUNE=0 keeps glibc's defaults).
 Optimizer: MERU's recipe, AdamW(lr 1e-4, betas (0.9, 0.98), eps 1e-8, wd 0.2), no decay on
 logit_scale, curv, the alphas, biases and LayerNorm gains/biases (= the params with ndim <= 1).

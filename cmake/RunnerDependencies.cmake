@@ -49,7 +49,7 @@ runner_report("nlohmann_json" nlohmann_json_FOUND "${nlohmann_json_VERSION}")
 runner_report("spdlog" spdlog_FOUND "${spdlog_VERSION}")
 
 # CUDA toolkit and NCCL (headers + library). The NCCL communicator needs both; LibTorch's CUDA
-# support is optional for it to compile (see src/dist/comm_nccl.cpp).
+# support is optional for it to compile (see src/comm/comm_nccl.cpp).
 set(_cuda_hints /usr/local/cuda $ENV{CUDA_HOME} $ENV{CUDA_PATH})
 find_package(CUDAToolkit QUIET)
 if(NOT CUDAToolkit_FOUND)

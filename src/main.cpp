@@ -4,7 +4,7 @@
 #include "app/app.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
 int main(int argc, char** argv) {
   try {
@@ -14,11 +14,11 @@ int main(int argc, char** argv) {
     const int code = runner::core::exit_code_for(e);
     // With several ranks, take the whole job down now: the others may be waiting in a
     // collective this rank will never join.
-    runner::dist::abort_world(code);
+    runner::comm::abort_world(code);
     return code;
   } catch (...) {
     runner::core::log_error_line("unknown exception");
-    runner::dist::abort_world(runner::core::kExitFailure);
+    runner::comm::abort_world(runner::core::kExitFailure);
     return runner::core::kExitFailure;
   }
 }

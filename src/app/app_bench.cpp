@@ -12,7 +12,7 @@
 #include "app/app.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
 namespace runner::app {
 namespace {
@@ -29,23 +29,23 @@ struct BenchCommOptions {
 
 // Times `iters` calls of `f` on every rank and returns the slowest rank's mean seconds per call.
 template <typename F>
-double time_collective(dist::Comm& comm, int iters, F&& f) {
+double time_collective(comm::Comm& comm, int iters, F&& f) {
   comm.barrier();
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < iters; ++i) f();
   comm.barrier();
   double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
   at::Tensor m = at::full({1}, dt, at::kDouble);
-  comm.all_reduce(m, dist::ReduceOp::kMax);
+  comm.all_reduce(m, comm::ReduceOp::kMax);
   return m.item<double>();
 }
 
 int run_bench_comm(const BenchCommOptions& o) {
-  auto world = dist::init_world();
-  dist::CommPtr comm = world;
+  auto world = comm::init_world();
+  comm::CommPtr comm = world;
   at::TensorOptions topt = at::TensorOptions().dtype(at::kFloat);
   if (o.backend == "nccl") {
-    comm = dist::make_nccl_comm(world);
+    comm = comm::make_nccl_comm(world);
     topt = topt.device(at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(comm->local_rank())));
   }
   const int w = comm->world_size();
@@ -61,7 +61,7 @@ int run_bench_comm(const BenchCommOptions& o) {
     at::Tensor t = at::ones({n}, topt);
     auto call = [&] {
       if (o.op == "allreduce") {
-        comm->all_reduce(t, dist::ReduceOp::kSum);
+        comm->all_reduce(t, comm::ReduceOp::kSum);
       } else {
         (void)comm->all_gather(t);
       }
@@ -93,7 +93,7 @@ int run_bench_comm(const BenchCommOptions& o) {
   }
   comm.reset();
   world->barrier();
-  dist::finalize_world();
+  comm::finalize_world();
   return 0;
 }
 

@@ -13,11 +13,11 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "data/loader.h"
-#include "dist/autograd_ops.h"
-#include "dist/runtime.h"
-#include "losses/contrastive.h"
+#include "comm/runtime.h"
 #include "models/contrastive_model.h"
+#include "config/config.h"
 #include "train/optim.h"
+#include "train/step.h"
 #include "unlearn/method.h"
 
 namespace runner::app {
@@ -59,7 +59,7 @@ void write_synthetic(const std::string& path, int64_t rows, int64_t size) {
 }
 
 int run_bench_data(const BenchDataOptions& o) {
-  auto comm = dist::init_world();
+  auto comm = comm::init_world();
   if (o.synthetic_rows > 0 && !std::ifstream(o.file).good()) {
     if (comm->rank() == 0) write_synthetic(o.file, o.synthetic_rows, o.synthetic_size);
     comm->barrier();
@@ -97,7 +97,7 @@ int run_bench_data(const BenchDataOptions& o) {
   }
   core::log_info("  all ranks: {:.0f} samples/s, {:.1f} MB/s", total, total * mb);
   comm->barrier();
-  dist::finalize_world();
+  comm::finalize_world();
   return 0;
 }
 
@@ -107,51 +107,46 @@ struct BenchStepOptions {
   int steps = 20, warmup = 3, threads = 0;
 };
 
-// The step `hac train` runs (src/train): encoders, the native loss over features gathered from
-// every rank (MERU: contrastive + 0.2 entailment), backward, bucketed gradient all-reduce, AdamW
-// with MERU's parameter groups. Inputs are fixed random tensors, so no data loading is timed.
+// The step `hac train` runs (train::TrainStep): encoders, the native loss over features gathered
+// from every rank (MERU: contrastive + train.entail_weight entailment), the terms' all-reduce,
+// backward, bucketed gradient all-reduce, AdamW with MERU's parameter groups and the recipe's
+// settings and schedule (config defaults). Inputs are fixed random tensors: no data loading is timed.
 int run_bench_step(const BenchStepOptions& o) {
-  dist::InitOptions init;
+  comm::InitOptions init;
   init.threads = o.threads;
-  auto comm = dist::init_world(init);
+  auto comm = comm::init_world(init);
   torch::manual_seed(0);
-  models::ContrastiveModel model(models::model_preset(o.preset, models::parse_model_kind(o.kind)));
+  models::ContrastiveModel model(models::model_preset(o.preset, geometry::parse_model_kind(o.kind)));
   const auto& mo = model->options();
-  train::NamedTensors named;
-  std::vector<at::Tensor> params;
-  for (const auto& item : model->named_parameters()) {
-    if (!item.value().requires_grad()) continue;
-    named.emplace_back(item.key(), item.value());
-    params.push_back(item.value());
-  }
-  train::AdamW opt(named, train::AdamWOptions{0.9, 0.98, 1e-8, 0.2});
-  dist::GradReducer reducer(comm, params);
+  // The pretraining recipe's optimizer and schedule, from the config defaults.
+  const config::TrainConfig recipe;
   const auto method = unlearn::make_pretrain_method();
   unlearn::Context ctx;
   ctx.comm = comm;
-  ctx.meru = model->is_meru();
+  ctx.geometry = model->geometry();
+  ctx.entail_weight = recipe.entail_weight;
+  train::TrainStep stepper(*model, *method, ctx, train::adamw_options(recipe, recipe.weight_decay));
   const int64_t side = mo.vision.image_size;
   const at::Tensor pixels = torch::rand({o.batch, mo.vision.channels, side, side});
   at::Tensor tokens = torch::randint(1, mo.text.vocab_size - 1, {o.batch, std::min<int64_t>(mo.text.context_length, 16)},
                                      torch::kLong);
   tokens.select(1, tokens.size(1) - 1).fill_(mo.text.vocab_size - 1);  // the end token pools the sequence
-  double timed = 0, comm_s = 0;
-  for (int s = 0; s < o.warmup + o.steps; ++s) {
-    const auto t0 = Clock::now();
-    opt.zero_grad();
+  auto features = [&] {
     unlearn::Features f;
     f.image = model->encode_image(pixels);
     f.text_own = f.text = model->encode_text(tokens);
     f.forget = at::zeros({o.batch}, at::kBool);
     f.logit_scale = model->logit_scale;
     if (model->is_meru()) f.curv = model->curvature();
-    const unlearn::Terms t = method->loss(ctx, f);
-    t.loss.backward();
-    const auto t1 = Clock::now();
-    reducer.reduce();
-    const double reduce_s = seconds_since(t1);
-    opt.step(1e-4);
-    if (s >= o.warmup) timed += seconds_since(t0), comm_s += reduce_s;
+    return f;
+  };
+  const int64_t total = o.warmup + o.steps;
+  double timed = 0, comm_s = 0;
+  for (int s = 0; s < total; ++s) {
+    const auto t0 = Clock::now();
+    const train::StepOutcome out =
+        stepper.run(features, train::lr_at(s, total, recipe.warmup_steps, recipe.lr), /*stop=*/false, s + 1);
+    if (s >= o.warmup) timed += seconds_since(t0), comm_s += out.reduce_s;
   }
   const double sps = static_cast<double>(o.batch * o.steps) / timed;
   at::Tensor stats = at::tensor({sps, comm_s / timed}, at::kDouble);
@@ -172,7 +167,7 @@ int run_bench_step(const BenchStepOptions& o) {
     if (!out) throw IoError(fmt::format("{}: cannot write", o.json));
   }
   comm->barrier();
-  dist::finalize_world();
+  comm::finalize_world();
   return 0;
 }
 

@@ -12,9 +12,10 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/log.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 #include "eval/evaluate.h"
 #include "models/pretrained.h"
+#include "unlearn/registry.h"
 
 namespace runner::app {
 
@@ -45,9 +46,10 @@ void update_result_metrics(const std::string& path, const std::string& metrics) 
 
 int run_eval(const EvalOptions& o) {
   const config::Config cfg = config::load_config(o.config, o.overrides);
-  dist::InitOptions init;
+  unlearn::check_method(cfg);
+  comm::InitOptions init;
   init.threads = static_cast<int>(cfg.dist.threads);
-  auto comm = dist::init_world(init);
+  auto comm = comm::init_world(init);
   const std::string model_path = o.model.empty() ? (fs::path(cfg.output.dir) / "model.pt").string() : o.model;
   std::map<std::string, std::string> extras;
   models::ModelOptions options;
@@ -55,15 +57,12 @@ int run_eval(const EvalOptions& o) {
   r.cfg = cfg;
   r.comm = comm;
   r.model = models::load_model(model_path, &extras, &options);
-  r.tokenizer = eval::tokenizer_for(extras, cfg, model_path);
+  r.tokenizer = models::checkpoint_tokenizer(extras, cfg.data.vocab_file, model_path);
   r.context_length = options.text.context_length;
   RUNNER_CHECK(!cfg.data.file.empty(), ConfigError, "data.file: no dataset given");
   r.file = data::DatasetFile::open(cfg.data.file);
-  const data::ImageShape& im = r.file->info().splits.at(cfg.eval.split).image;
-  RUNNER_CHECK(im.height == options.vision.image_size && im.channels == options.vision.channels, ConfigError,
-               fmt::format("{}: images are {}x{}x{} but {} takes {}x{}x{}", cfg.data.file, im.height, im.width,
-                           im.channels, model_path, options.vision.image_size, options.vision.image_size,
-                           options.vision.channels));
+  data::check_image_shape(cfg.data.file, r.file->info().splits.at(cfg.eval.split).image, options.vision.image_size,
+                          options.vision.channels, model_path);
   r.original = o.no_original ? "" : (o.original.empty() ? cfg.unlearn.original : o.original);
   r.out_dir = cfg.output.dir;
   const std::string metrics = eval::evaluate(r);
@@ -73,7 +72,7 @@ int run_eval(const EvalOptions& o) {
     core::log_info("eval: metrics written to {} and {}", result, (fs::path(cfg.output.dir) / "eval").string());
   }
   comm->barrier();
-  dist::finalize_world();
+  comm::finalize_world();
   return 0;
 }
 

@@ -11,8 +11,9 @@
 #include "app/app.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "dist/autograd_ops.h"
-#include "dist/runtime.h"
+#include "comm/autograd_ops.h"
+#include "comm/grad_reducer.h"
+#include "comm/runtime.h"
 
 namespace runner::app {
 namespace {
@@ -27,18 +28,18 @@ void expect(bool ok, const std::string& what) {
 }
 
 // Each check is collective; a failure on one rank is agreed on by all before reporting.
-void check_collectives(dist::Comm& comm) {
+void check_collectives(comm::Comm& comm) {
   const int w = comm.world_size(), r = comm.rank();
   const double expected = w * (w - 1) / 2.0;
   for (auto dtype : {at::kFloat, at::kDouble, at::kInt, at::kLong, at::kHalf, at::kBFloat16}) {
     at::Tensor t = at::full({1000}, r, at::TensorOptions().dtype(dtype));
-    comm.all_reduce(t, dist::ReduceOp::kSum);
+    comm.all_reduce(t, comm::ReduceOp::kSum);
     expect(t.to(at::kDouble).eq(expected).all().item<bool>(),
            fmt::format("all_reduce sum of ranks in {} gave {} not {}", c10::toString(dtype),
                        t[0].item<double>(), expected));
   }
   at::Tensor mx = at::full({3}, r, at::kLong);
-  comm.all_reduce(mx, dist::ReduceOp::kMax);
+  comm.all_reduce(mx, comm::ReduceOp::kMax);
   expect(mx.eq(w - 1).all().item<bool>(), "all_reduce max");
   at::Tensor g = comm.all_gather(at::full({2, 3}, r, at::kFloat));
   expect(g.size(0) == 2 * w, "all_gather shape");
@@ -53,21 +54,21 @@ void check_collectives(dist::Comm& comm) {
   const int n_even = (w + 1) / 2;
   expect(sub->world_size() == (r % 2 == 0 ? n_even : w - n_even), "split size");
   at::Tensor s = at::ones({1}, at::kFloat);
-  sub->all_reduce(s, dist::ReduceOp::kSum);
+  sub->all_reduce(s, comm::ReduceOp::kSum);
   expect(s.item<float>() == sub->world_size(), "all_reduce on a split communicator");
 }
 
-void check_autograd(const dist::CommPtr& comm) {
+void check_autograd(const comm::CommPtr& comm) {
   const int w = comm->world_size();
   at::Tensor x = at::randn({4, 3}, at::kDouble).set_requires_grad(true);
-  dist::all_gather_with_grad(comm, x).sum().backward();
+  comm::all_gather_with_grad(comm, x).sum().backward();
   expect(x.grad().eq(w).all().item<bool>(), "all_gather_with_grad: d(sum)/dx != world size");
 
   at::Tensor p = at::zeros({7}, at::kFloat).set_requires_grad(true);
   at::Tensor q = at::zeros({2, 2}, at::kFloat).set_requires_grad(true);
   p.mutable_grad() = at::full({7}, comm->rank() + 1, at::kFloat);
   q.mutable_grad() = at::full({2, 2}, 2.0 * (comm->rank() + 1), at::kFloat);
-  dist::GradReducer reducer(comm, {p, q});
+  comm::GradReducer reducer(comm, {p, q});
   reducer.reduce();
   const double mean = (w + 1) / 2.0;
   expect(p.grad().eq(mean).all().item<bool>() && q.grad().eq(2 * mean).all().item<bool>(),
@@ -75,8 +76,8 @@ void check_autograd(const dist::CommPtr& comm) {
 }
 
 int run_selfcheck(const SelfcheckOptions& opts) {
-  auto comm = dist::init_world();
-  core::log_info("selfcheck: {} ({})", dist::describe(*comm), dist::describe(dist::launch_env()));
+  auto comm = comm::init_world();
+  core::log_info("selfcheck: {} ({})", comm::describe(*comm), comm::describe(comm::launch_env()));
   if (opts.fail_rank >= comm->world_size()) {
     throw UsageError(fmt::format("--fail-rank {} is outside the world of {}", opts.fail_rank,
                                  comm->world_size()));
@@ -96,7 +97,7 @@ int run_selfcheck(const SelfcheckOptions& opts) {
   comm->barrier();
   core::log_info("selfcheck passed: collectives, split, all_gather_with_grad and GradReducer "
                  "on {} rank(s), backend {}", comm->world_size(), comm->backend());
-  dist::finalize_world();
+  comm::finalize_world();
   return 0;
 }
 

@@ -7,9 +7,9 @@
 #include "app/app.h"
 #include "config/sweep_spec.h"
 #include "core/error.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
+#include "sweep/backend.h"
 #include "sweep/results.h"
-#include "sweep/sweep.h"
 #include "train/loop.h"
 
 namespace runner::app {
@@ -22,11 +22,12 @@ struct SweepCli {
   std::string root;                   // overrides the spec's root
   std::vector<std::string> overrides;  // appended to the spec's set and originals.set
   int64_t ranks = 0;                  // overrides the spec's ranks
-  sweep::SweepOptions o;
+  std::string backend = "local";      // one of sweep::backend_names()
+  sweep::BackendOptions o;
 };
 
 // A job in this process, on `comm`, with the evaluation and the job's labels.
-int run_in_process(const sweep::Job& j, const dist::CommPtr& comm) {
+int run_in_process(const sweep::Job& j, const comm::CommPtr& comm) {
   train::RunInfo info{command_line(), version_text(), 0, evaluation_hook(), j.labels};
   return j.original ? train::run_pretrain(j.cfg, comm, info) : train::run_unlearn(j.cfg, comm, info);
 }
@@ -37,20 +38,20 @@ int run(SweepCli& c) {
   if (c.ranks > 0) spec.ranks = c.ranks;
   spec.set.insert(spec.set.end(), c.overrides.begin(), c.overrides.end());
   spec.original_set.insert(spec.original_set.end(), c.overrides.begin(), c.overrides.end());
-  if (!c.root.empty()) c.o.spec_args.insert(c.o.spec_args.end(), {"--root", c.root});
-  if (c.ranks > 0) c.o.spec_args.insert(c.o.spec_args.end(), {"--ranks", std::to_string(c.ranks)});
-  for (const auto& kv : c.overrides) c.o.spec_args.insert(c.o.spec_args.end(), {"--set", kv});
-  c.o.command = command_line();
-  c.o.spec_path = c.spec;
-  if (!c.job.empty() || c.o.backend == "mpi") {
-    auto world = dist::init_world({});
-    const int code = c.job.empty() ? sweep::run_sweep_mpi(spec, c.o, world, run_in_process)
-                                   : sweep::run_one_job(spec, c.job, world, run_in_process);
-    dist::finalize_world();
+  std::vector<std::string>& spec_args = c.o.slurm.spec_args;
+  if (!c.root.empty()) spec_args.insert(spec_args.end(), {"--root", c.root});
+  if (c.ranks > 0) spec_args.insert(spec_args.end(), {"--ranks", std::to_string(c.ranks)});
+  for (const auto& kv : c.overrides) spec_args.insert(spec_args.end(), {"--set", kv});
+  c.o.common.command = command_line();
+  c.o.slurm.spec_path = c.spec;
+  c.o.mpi.run = run_in_process;
+  if (!c.job.empty()) {
+    auto world = comm::init_world({});
+    const int code = sweep::run_one_job(spec, c.job, world, run_in_process);
+    comm::finalize_world();
     return code;
   }
-  // local and slurm: this process starts others (mpirun, sbatch) and must not be an MPI process.
-  return sweep::run_sweep(spec, c.o);
+  return sweep::make_backend(c.backend, c.o)->run(spec);
 }
 
 }  // namespace
@@ -59,26 +60,26 @@ void add_sweep(CLI::App& app, Action& action) {
   auto c = std::make_shared<SweepCli>();
   auto* cmd = app.add_subcommand("sweep", "Run a grid of originals and unlearning runs (docs/sweeps.md)");
   cmd->add_option("SPEC", c->spec, "Sweep spec (YAML: name, base, set, originals, axes)")->required();
-  cmd->add_option("--backend", c->o.backend, "local | mpi | slurm")
-      ->check(CLI::IsMember({"local", "mpi", "slurm"}));
+  cmd->add_option("--backend", c->backend, "local | mpi | slurm")->check(CLI::IsMember(sweep::backend_names()));
   cmd->add_option("--root", c->root, "Results root instead of the spec's (originals cache: ROOT/originals)");
   cmd->add_option("--set", c->overrides,
                   "Config override for every job, originals included (repeatable), e.g. --set train.steps=50");
   cmd->add_option("--ranks", c->ranks, "Ranks per run instead of the spec's (points that set ranks keep theirs)");
-  cmd->add_flag("--dry-run", c->o.dry_run, "Print the grid with each job's status; run nothing");
-  cmd->add_flag("--rerun-failed", c->o.rerun_failed, "Run FAILED jobs again (they resume from their checkpoints)");
-  cmd->add_flag("--fail-fast", c->o.fail_fast, "Start nothing new after the first failure");
-  cmd->add_option("--jobs", c->o.jobs, "local: concurrent runs (default: cores / ranks per run)");
-  cmd->add_option("--mpirun", c->o.mpirun, "local: the mpirun for runs of several ranks");
-  cmd->add_option("--hac", c->o.hac, "The hac executable the jobs run (default: this one)");
+  cmd->add_flag("--dry-run", c->o.common.dry_run, "Print the grid with each job's status; run nothing");
+  cmd->add_flag("--rerun-failed", c->o.common.rerun_failed,
+                "Run FAILED jobs again (they resume from their checkpoints)");
+  cmd->add_flag("--fail-fast", c->o.common.fail_fast, "Start nothing new after the first failure");
+  cmd->add_option("--jobs", c->o.local.jobs, "local: concurrent runs (default: cores / ranks per run)");
+  cmd->add_option("--mpirun", c->o.local.mpirun, "local: the mpirun for runs of several ranks");
+  cmd->add_option("--hac", c->o.common.hac, "The hac executable the jobs run (default: this one)");
   cmd->add_option("--job", c->job, "Run one job of the grid in this process: originals:I or points:I");
-  cmd->add_option("--partition", c->o.partition, "slurm: sbatch --partition");
-  cmd->add_option("--time", c->o.time_limit, "slurm: time limit per array task");
-  cmd->add_option("--throttle", c->o.throttle, "slurm: at most K array tasks at once (%K)");
-  cmd->add_option("--max-array", c->o.max_array, "slurm: split arrays above this size (default: MaxArraySize)");
-  cmd->add_option("--sbatch-args", c->o.sbatch_args, "slurm: extra sbatch arguments for the array tasks");
-  cmd->add_option("--threads", c->o.threads, "slurm: HAC_NUM_THREADS for the array tasks");
-  cmd->add_flag("--wait", c->o.wait, "slurm: wait until the collect job has ended; exit 1 unless all COMPLETED");
+  cmd->add_option("--partition", c->o.slurm.partition, "slurm: sbatch --partition");
+  cmd->add_option("--time", c->o.slurm.time_limit, "slurm: time limit per array task");
+  cmd->add_option("--throttle", c->o.slurm.throttle, "slurm: at most K array tasks at once (%K)");
+  cmd->add_option("--max-array", c->o.slurm.max_array, "slurm: split arrays above this size (default: MaxArraySize)");
+  cmd->add_option("--sbatch-args", c->o.slurm.sbatch_args, "slurm: extra sbatch arguments for the array tasks");
+  cmd->add_option("--threads", c->o.slurm.threads, "slurm: HAC_NUM_THREADS for the array tasks");
+  cmd->add_flag("--wait", c->o.slurm.wait, "slurm: wait until the collect job has ended; exit 1 unless all COMPLETED");
   cmd->callback([&action, c] { action = [c] { return run(*c); }; });
 }
 

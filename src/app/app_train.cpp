@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <iostream>
 #include <memory>
@@ -10,8 +11,9 @@
 #include "app/app.h"
 #include "config/config.h"
 #include "core/error.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 #include "train/loop.h"
+#include "unlearn/registry.h"
 
 namespace runner::app {
 
@@ -27,9 +29,10 @@ struct RunOptions {
 int run_job(const RunOptions& o, bool unlearning) {
   // Every rank parses the same file first: a bad config fails everywhere before any collective.
   const config::Config cfg = config::load_config(o.config, o.overrides);
-  dist::InitOptions init;
+  unlearn::check_method(cfg);
+  comm::InitOptions init;
   init.threads = static_cast<int>(cfg.dist.threads);
-  auto comm = dist::init_world(init);
+  auto comm = comm::init_world(init);
   train::RunInfo info{command_line(), version_text(), o.stop_after, evaluation_hook(), {}};
   for (const std::string& l : o.labels) {
     const auto eq = l.find('=');
@@ -37,7 +40,7 @@ int run_job(const RunOptions& o, bool unlearning) {
     info.labels[l.substr(0, eq)] = l.substr(eq + 1);
   }
   const int code = unlearning ? train::run_unlearn(cfg, comm, info) : train::run_pretrain(cfg, comm, info);
-  dist::finalize_world();
+  comm::finalize_world();
   return code;
 }
 
@@ -60,24 +63,34 @@ void add_train(CLI::App& app, Action& action) {
 
   auto u = std::make_shared<RunOptions>();
   auto* unlearn = app.add_subcommand(
-      "unlearn", "Make a model forget concepts: hac, ac, ft, ga, ng, l1, retrain or none (one grid point)");
+      "unlearn", fmt::format("Make a model forget concepts: {} (one grid point)", fmt::join(unlearn::method_names(), ", ")));
   add_run_options(unlearn, *u);
+  std::string methods = "Methods (unlearn.method):\n";
+  for (const unlearn::MethodInfo& m : unlearn::methods()) methods += fmt::format("  {:<8} {}\n", m.name, m.help);
+  unlearn->footer(methods);
   unlearn->callback([&action, u] { action = [u] { return run_job(*u, /*unlearning=*/true); }; });
 
   auto c = std::make_shared<RunOptions>();
   auto reference = std::make_shared<bool>(false);
+  auto methods_table = std::make_shared<bool>(false);
   auto* cfg = app.add_subcommand("config", "Print the resolved config (every key), its run id, or the key reference");
   cfg->add_option("CONFIG", c->config, "YAML config (omit for the defaults)");
   cfg->add_option("--set", c->overrides, "Override a key: --set section.key=value");
   cfg->add_flag("--reference", *reference, "Print the Markdown reference of every key (docs/config.md)");
-  cfg->callback([&action, c, reference] {
-    action = [c, reference] {
+  cfg->add_flag("--methods", *methods_table, "Print the Markdown table of the unlearning methods (docs/training.md)");
+  cfg->callback([&action, c, reference, methods_table] {
+    action = [c, reference, methods_table] {
       if (*reference) {
         std::cout << config::reference_markdown();
         return 0;
       }
+      if (*methods_table) {
+        std::cout << unlearn::methods_markdown();
+        return 0;
+      }
       const config::Config resolved = c->config.empty() ? config::parse_config("", "<defaults>", c->overrides)
                                                          : config::load_config(c->config, c->overrides);
+      unlearn::check_method(resolved);
       std::cout << "# run id " << config::semantic_hash(resolved) << "\n" << config::to_yaml(resolved);
       return 0;
     };

@@ -8,7 +8,7 @@
 #include "app/app.h"
 #include "core/build_info.h"
 #include "data/hdf5_info.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
 namespace runner::app {
 
@@ -16,9 +16,9 @@ std::string version_text() {
   std::string s;
   s += fmt::format("hac {} (git {})\n", core::runner_version(), core::git_commit());
   s += fmt::format("  LibTorch  {}\n", TORCH_VERSION);
-  s += fmt::format("  MPI       {}\n", dist::mpi_library_version());
+  s += fmt::format("  MPI       {}\n", comm::mpi_library_version());
   s += fmt::format("  HDF5      {}\n", data::hdf5_version());
-  s += fmt::format("  NCCL      {}\n", dist::nccl_version());
+  s += fmt::format("  NCCL      {}\n", comm::nccl_version());
   s += fmt::format("  yaml-cpp  {}\n", core::yaml_cpp_version());
   return s;
 }

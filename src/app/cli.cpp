@@ -7,8 +7,8 @@
 #include "app/app.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "core/process.h"
-#include "dist/launch_env.h"
+#include "core/allocator.h"
+#include "comm/launch_env.h"
 
 namespace runner::app {
 
@@ -24,7 +24,7 @@ std::string command_line() { return command_line_storage(); }
 int run_cli(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) command_line_storage() += (i ? " " : "") + std::string(argv[i]);
   // The launcher's rank labels messages (usage errors included) before MPI is initialised.
-  const dist::LaunchEnv env = dist::detect_launch_env();
+  const comm::LaunchEnv env = comm::detect_launch_env();
   core::log_set_rank(env.rank, env.world_size);
   core::log_debug("{}", core::tune_allocator());
   CLI::App app{"hac: machine unlearning for CLIP and MERU, from one process to a cluster", "hac"};

@@ -69,7 +69,7 @@ void visit(V& v, TrainConfig& c) {
 
 template <class V>
 void visit(V& v, UnlearnConfig& c) {
-  v("method", c.method, "hac | ac | ft | ga | ng | l1 | retrain | none");
+  v("method", c.method, "the unlearning method: a name from the table in docs/training.md (`hac unlearn --help`)");
   v("original", c.original, "checkpoint of the model to unlearn from");
   v("forget", c.forget, "concept names (one or several)");
   v("forget_descendants", c.forget_descendants, "forgetting a parent forgets its children");

@@ -47,7 +47,7 @@ struct TrainConfig {
 };
 
 struct UnlearnConfig {
-  std::string method = "hac";    // hac | ac | ft | ga | ng | l1 | retrain | none
+  std::string method = "hac";    // a name of unlearn/registry.h (checked there, not here)
   std::string original;          // checkpoint of the model to unlearn from
   std::vector<std::string> forget;  // concept names (one or several)
   bool forget_descendants = true;   // forgetting a parent forgets its children

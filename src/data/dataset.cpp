@@ -476,4 +476,11 @@ std::string describe_dataset(const DatasetFile& file) {
   return out;
 }
 
+void check_image_shape(const std::string& path, const ImageShape& im, int64_t size, int64_t channels,
+                       const std::string& model) {
+  if (im.height == size && im.width == size && im.channels == channels) return;
+  throw ConfigError(fmt::format("{}: images are {}x{}x{} but {} takes {}x{}x{}", path, im.height, im.width,
+                                im.channels, model, size, size, channels));
+}
+
 }  // namespace runner::data

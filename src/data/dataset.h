@@ -23,6 +23,11 @@ struct ImageShape {
   int64_t bytes() const { return height * width * channels; }
 };
 
+// ConfigError unless `split` of the dataset at `path` holds images of size x size x channels:
+// "<path>: images are HxWxC but <model> takes SxSxC".
+void check_image_shape(const std::string& path, const ImageShape& im, int64_t size, int64_t channels,
+                       const std::string& model);
+
 struct SplitInfo {
   int64_t size = 0;
   ImageShape image;

@@ -204,6 +204,14 @@ std::vector<int32_t> resolve_concepts(const std::vector<std::string>& names,
   return out;
 }
 
+std::vector<int32_t> forget_concept_ids(const std::vector<std::string>& names, bool descendants,
+                                        const std::vector<std::string>& concept_names,
+                                        const std::vector<int32_t>& concept_parent) {
+  std::vector<int32_t> ids = resolve_concepts(names, concept_names);
+  if (descendants && !concept_parent.empty()) ids = with_descendants(ids, concept_parent);
+  return ids;
+}
+
 std::vector<int32_t> with_descendants(const std::vector<int32_t>& roots,
                                       const std::vector<int32_t>& concept_parent) {
   const int64_t k = static_cast<int64_t>(concept_parent.size());

@@ -119,6 +119,12 @@ std::vector<int32_t> resolve_concepts(const std::vector<std::string>& names,
 std::vector<int32_t> with_descendants(const std::vector<int32_t>& roots,
                                       const std::vector<int32_t>& concept_parent);
 
+// The forget concepts of a run: resolve_concepts(names), plus their descendants when
+// `descendants` and the dataset has a hierarchy. Training and evaluation both use it.
+std::vector<int32_t> forget_concept_ids(const std::vector<std::string>& names, bool descendants,
+                                        const std::vector<std::string>& concept_names,
+                                        const std::vector<int32_t>& concept_parent);
+
 // A seeded sample of min(k, |pool|) elements of `pool` without replacement, ascending; k <= 0
 // keeps the whole pool. Drawn with the generator of DistributedSampler (std::mt19937_64 through
 // std::seed_seq, own bounded draw): the same rows with every standard library and machine.

@@ -1,5 +1,6 @@
-// The evaluation of a model (evaluate.h): distributed encoding in fixed chunks, zero-shot
-// classifiers, retrieval, audit, hierarchy, k-NN, CKA, side files.
+// The evaluation of a model (evaluate.h): distributed encoding in fixed chunks, then one function
+// per stage (the evaluated rows; zero-shot, pair scores and hierarchy per model; retrieval; k-NN;
+// the membership audit; the original and CKA; metrics; side files), called in order by evaluate.
 #include "eval/evaluate.h"
 
 #include <fmt/format.h>
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <set>
@@ -19,8 +21,8 @@
 #include "eval/metrics.h"
 #include "eval/samples.h"
 #include "geometry/lorentz.h"
+#include "geometry/pair.h"
 #include "models/pretrained.h"
-#include "unlearn/terms.h"
 
 namespace runner::eval {
 
@@ -119,8 +121,7 @@ at::Tensor class_embeddings(models::ContrastiveModelImpl& m, const Request& r, c
 // Alignment of each row's own pair: CLIP cosine, MERU -d_c.
 at::Tensor pair_scores(models::ContrastiveModelImpl& m, const Encoded& e) {
   torch::NoGradGuard no_grad;
-  if (m.is_meru()) return -unlearn::paired_dist(e.image, e.text, m.curvature());
-  return (e.image * e.text).sum(1);
+  return geometry::pair_score(m.geometry(), e.image, e.text, m.curvature());
 }
 
 std::vector<double> to_doubles(const at::Tensor& t) {
@@ -137,32 +138,103 @@ std::vector<int32_t> to_flags(const at::Tensor& inside, const std::vector<char>&
   return out;
 }
 
+std::vector<int32_t> concepts_of(const data::DatasetFile& f, const std::string& split, const std::vector<int64_t>& rows) {
+  const auto& all = f.concepts(split);
+  std::vector<int32_t> out;
+  for (int64_t r : rows) out.push_back(all[static_cast<size_t>(r)]);
+  return out;
+}
+
+// Positions 0 .. n-1 of the evaluated rows: the pool of the CKA and embedding samples.
+std::vector<int64_t> all_positions(size_t n) {
+  std::vector<int64_t> out(n);
+  std::iota(out.begin(), out.end(), 0);
+  return out;
+}
+
+// ---- The evaluated rows ---------------------------------------------------------------------
+
+// What the stages share about the evaluated rows (the same on every rank).
 struct Context {
+  std::string split;                      // eval.split
   std::vector<std::string> names;
   std::vector<int32_t> parent;            // per concept, -1 = none
+  std::set<int32_t> forget;               // the forget concepts
   std::vector<int32_t> candidates;        // concepts with rows in the split: the zero-shot classes
   std::vector<int32_t> concept_of_row;    // per evaluated row
   std::vector<int64_t> caption_group;     // per evaluated row: id of its caption text
   std::vector<int64_t> group_first;       // per group: position of its first row
 };
 
-// Zero-shot predictions, scores, dist0 and cone flags of one model on the evaluated rows.
-ModelValues model_values(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx, const Encoded& e) {
-  torch::NoGradGuard no_grad;
-  ModelValues v;
-  const at::Tensor classes = class_embeddings(m, r, ctx.names);
+// unlearn.forget, with the descendants when unlearn.forget_descendants (as in training).
+std::vector<int32_t> forget_concepts(const Request& r, const data::DatasetInfo& info) {
+  if (r.cfg.unlearn.forget.empty()) return {};
+  return data::forget_concept_ids(r.cfg.unlearn.forget, r.cfg.unlearn.forget_descendants, info.concept_names,
+                                  info.concept_parent);
+}
+
+// The evaluated rows (every row of eval.split with a concept, or a seeded sample of them) into
+// s.row, s.concept and s.forget; their caption groups and the zero-shot candidates into the context.
+Context evaluated_rows(const Request& r, Samples& s) {
+  const config::EvalConfig& ec = r.cfg.eval;
+  const data::DatasetInfo& info = r.file->info();
+  Context ctx;
+  ctx.split = ec.split;
+  ctx.names = info.concept_names;
+  ctx.parent = info.concept_parent.empty() ? std::vector<int32_t>(ctx.names.size(), -1) : info.concept_parent;
+  const std::vector<int32_t> forget_ids = forget_concepts(r, info);
+  ctx.forget.insert(forget_ids.begin(), forget_ids.end());
+  const auto& split_concepts = r.file->concepts(ctx.split);
+  const std::set<int32_t> present(split_concepts.begin(), split_concepts.end());
+  ctx.candidates.assign(present.begin(), present.end());
+  ctx.candidates.erase(std::remove(ctx.candidates.begin(), ctx.candidates.end(), -1), ctx.candidates.end());
+  RUNNER_CHECK(ctx.candidates.size() >= 2, ConfigError,
+               fmt::format("eval.split: {}/{} has {} concept(s) with rows; zero-shot needs at least 2", info.path,
+                           ctx.split, ctx.candidates.size()));
+  std::vector<int64_t> pool;
+  for (size_t i = 0; i < split_concepts.size(); ++i) {
+    if (split_concepts[i] >= 0) pool.push_back(static_cast<int64_t>(i));
+  }
+  s.row = data::seeded_sample(pool, ec.max_rows, static_cast<uint64_t>(ec.seed));
+  s.concept = concepts_of(*r.file, ctx.split, s.row);
+  ctx.concept_of_row = s.concept;
+  for (int32_t c : s.concept) s.forget.push_back(static_cast<char>(ctx.forget.count(c) > 0));
+  std::map<std::string, int64_t> group_of;
+  const auto captions = r.file->read(ctx.split, s.row, /*with_images=*/false).captions;
+  for (size_t i = 0; i < captions.size(); ++i) {
+    auto [it, added] = group_of.emplace(captions[i], static_cast<int64_t>(ctx.group_first.size()));
+    if (added) ctx.group_first.push_back(static_cast<int64_t>(i));
+    ctx.caption_group.push_back(it->second);
+  }
+  core::log_info("eval: {} rows of {} ({} classes, {} forget; {} distinct captions), {} rank(s)", s.row.size(),
+                 ctx.split, ctx.candidates.size(), forget_ids.size(), ctx.group_first.size(), r.comm->world_size());
+  return ctx;
+}
+
+// ---- Stages: zero-shot and hierarchy (per model), retrieval -------------------------------
+
+// Each row's zero-shot prediction: the candidate class embedding scoring highest against its
+// image (MERU: Lorentz inner product; CLIP: dot product).
+std::vector<int32_t> zero_shot(models::ContrastiveModelImpl& m, const Context& ctx, const Encoded& e,
+                               const at::Tensor& classes, const at::Tensor& curv) {
   const at::Tensor cand = classes.index_select(0, at::tensor(ctx.candidates, at::kInt).to(at::kLong));
-  const at::Tensor curv = m.curvature();
   const at::Tensor zs = m.is_meru() ? geometry::pairwise_inner(e.image, cand, curv) : at::matmul(e.image, cand.t());
-  for (int32_t i : argmax_rows(zs)) v.zs_pred.push_back(ctx.candidates[static_cast<size_t>(i)]);
-  v.score = to_doubles(pair_scores(m, e));
+  std::vector<int32_t> pred;
+  for (int32_t i : argmax_rows(zs)) pred.push_back(ctx.candidates[static_cast<size_t>(i)]);
+  return pred;
+}
+
+// dist0 of every image and caption (CLIP: the norms before normalization) and, for MERU, whether
+// each image lies in its own caption's cone and in the cone of its parent concept's class embedding.
+void hierarchy(models::ContrastiveModelImpl& m, const Context& ctx, const Encoded& e, const at::Tensor& classes,
+               const at::Tensor& curv, ModelValues& v) {
   const size_t n = ctx.concept_of_row.size();
   if (!m.is_meru()) {
     v.image_dist0 = to_doubles(e.image_norm);
     v.text_dist0 = to_doubles(e.text_norm);
     v.own_cone.assign(n, -1);
     v.parent_cone.assign(n, -1);
-    return v;
+    return;
   }
   v.image_dist0 = to_doubles(geometry::dist0(e.image, curv));
   v.text_dist0 = to_doubles(geometry::dist0(e.text, curv));
@@ -178,6 +250,17 @@ ModelValues model_values(models::ContrastiveModelImpl& m, const Request& r, cons
   }
   const at::Tensor pe = classes.index_select(0, positions(parent_pos));
   v.parent_cone = to_flags(geometry::oxy_angle(pe, e.image, curv).le(geometry::half_aperture(pe, curv)), has_parent);
+}
+
+// One model's values on the evaluated rows: zero-shot predictions, pair scores, hierarchy.
+ModelValues model_values(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx, const Encoded& e) {
+  torch::NoGradGuard no_grad;
+  ModelValues v;
+  const at::Tensor classes = class_embeddings(m, r, ctx.names);
+  const at::Tensor curv = m.curvature();
+  v.zs_pred = zero_shot(m, ctx, e, classes, curv);
+  v.score = to_doubles(pair_scores(m, e));
+  hierarchy(m, ctx, e, classes, curv, v);
   return v;
 }
 
@@ -207,11 +290,140 @@ void retrieval_ranks(models::ContrastiveModelImpl& m, const Context& ctx, const 
   for (int64_t g : ctx.caption_group) s.t2i_rank.push_back(per_group[static_cast<size_t>(g)]);
 }
 
-std::vector<int32_t> concepts_of(const data::DatasetFile& f, const std::string& split, const std::vector<int64_t>& rows) {
-  const auto& all = f.concepts(split);
-  std::vector<int32_t> out;
-  for (int64_t r : rows) out.push_back(all[static_cast<size_t>(r)]);
-  return out;
+// ---- Stages: train-split rows, k-NN, audit, the original (CKA) ----------------------------
+
+// The train-split rows of the k-NN bank and of the audit's members and forget pairs, encoded
+// once as their sorted union.
+struct TrainRows {
+  std::vector<int64_t> bank, members, forget_pairs;
+  std::vector<int64_t> rows;  // the sorted union, in the order encoded
+  Encoded enc;                // the evaluated model's encoding of rows
+  // Positions of `wanted` (some of rows) in rows.
+  at::Tensor where(const std::vector<int64_t>& wanted) const {
+    std::vector<int64_t> p;
+    for (int64_t w : wanted) p.push_back(std::lower_bound(rows.begin(), rows.end(), w) - rows.begin());
+    return positions(p);
+  }
+};
+
+TrainRows encode_train_rows(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx) {
+  const config::EvalConfig& ec = r.cfg.eval;
+  const auto& train_concepts = r.file->concepts("train");
+  std::vector<int64_t> all, retain, forget;
+  for (size_t i = 0; i < train_concepts.size(); ++i) {
+    if (train_concepts[i] < 0) continue;
+    all.push_back(static_cast<int64_t>(i));
+    (ctx.forget.count(train_concepts[i]) ? forget : retain).push_back(static_cast<int64_t>(i));
+  }
+  const uint64_t seed = static_cast<uint64_t>(ec.seed);
+  TrainRows t;
+  t.bank = data::seeded_sample(all, ec.knn_bank_rows, seed + 1);
+  t.members = data::seeded_sample(retain, ec.audit_rows, seed + 2);
+  t.forget_pairs = data::seeded_sample(forget, ec.audit_rows, seed + 3);
+  t.rows = t.bank;
+  t.rows.insert(t.rows.end(), t.members.begin(), t.members.end());
+  t.rows.insert(t.rows.end(), t.forget_pairs.begin(), t.forget_pairs.end());
+  std::sort(t.rows.begin(), t.rows.end());
+  t.rows.erase(std::unique(t.rows.begin(), t.rows.end()), t.rows.end());
+  t.enc = encode_rows(m, r, "train", t.rows, "k-NN bank and audit");
+  return t;
+}
+
+// k-NN on the image encoder's frozen features: each evaluated row against the bank.
+std::vector<int32_t> knn_predictions(const Request& r, const TrainRows& train, const Encoded& after) {
+  const Encoded bank = train.enc.take(train.where(train.bank));
+  return knn_predict(bank.feat, concepts_of(*r.file, "train", train.bank), after.feat, r.cfg.eval.knn_k);
+}
+
+// The audit's non-members: a seeded sample of the retain rows of the test split.
+std::vector<int64_t> audit_nonmembers(const Request& r, const Context& ctx) {
+  const auto& test_concepts = r.file->concepts("test");
+  std::vector<int64_t> test_retain;
+  for (size_t i = 0; i < test_concepts.size(); ++i) {
+    if (test_concepts[i] >= 0 && !ctx.forget.count(test_concepts[i])) test_retain.push_back(static_cast<int64_t>(i));
+  }
+  return data::seeded_sample(test_retain, r.cfg.eval.audit_rows, static_cast<uint64_t>(r.cfg.eval.seed) + 4);
+}
+
+void append_audit(AuditRows& audit, const Request& r, const char* set, const std::vector<int64_t>& rows,
+                  const std::string& split, const at::Tensor& scores) {
+  const auto values = to_doubles(scores);
+  const auto concepts = concepts_of(*r.file, split, rows);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    audit.set.emplace_back(set);
+    audit.row.push_back(rows[i]);
+    audit.concept.push_back(concepts[i]);
+    audit.score.push_back(values[i]);
+  }
+}
+
+// Membership audit: the pair scores of retain-train pairs (members), held-out retain pairs
+// (non-members) and forget-train pairs.
+AuditRows membership_audit(models::ContrastiveModelImpl& m, const Request& r, const TrainRows& train,
+                           const std::vector<int64_t>& nonmembers) {
+  const Encoded held_out = encode_rows(m, r, "test", nonmembers, "audit held-out");
+  AuditRows audit;
+  append_audit(audit, r, "member", train.members, "train", pair_scores(m, train.enc.take(train.where(train.members))));
+  append_audit(audit, r, "nonmember", nonmembers, "test", pair_scores(m, held_out));
+  append_audit(audit, r, "forget", train.forget_pairs, "train",
+               pair_scores(m, train.enc.take(train.where(train.forget_pairs))));
+  return audit;
+}
+
+// The retrain reference (eval.retrain): its scores on the same pairs, in the same order.
+void add_retrain_reference(const Request& r, const TrainRows& train, const std::vector<int64_t>& nonmembers,
+                           AuditRows& audit) {
+  models::ContrastiveModel retrain = models::load_model(r.cfg.eval.retrain);
+  const Encoded rt_train = encode_rows(*retrain, r, "train", train.rows, "retrain reference");
+  const Encoded rt_test = encode_rows(*retrain, r, "test", nonmembers, "retrain reference held-out");
+  for (const auto& t : {pair_scores(*retrain, rt_train.take(train.where(train.members))),
+                        pair_scores(*retrain, rt_test),
+                        pair_scores(*retrain, rt_train.take(train.where(train.forget_pairs)))}) {
+    const auto v = to_doubles(t);
+    audit.retrain_score.insert(audit.retrain_score.end(), v.begin(), v.end());
+  }
+}
+
+// The original (before unlearning): its values on the evaluated rows into s.before, its
+// encoding into `before`, and linear CKA of the image features on a fixed sample of the rows
+// (and on its forget and retain rows).
+json compare_with_original(const Request& r, const Context& ctx, const Encoded& after, Samples& s, Encoded& before) {
+  models::ContrastiveModel original = models::load_model(r.original);
+  before = encode_rows(*original, r, ctx.split, s.row, "original");
+  s.before = model_values(*original, r, ctx, before);
+  const auto sample_pos =
+      data::seeded_sample(all_positions(s.size()), r.cfg.eval.cka_rows, static_cast<uint64_t>(r.cfg.eval.seed) + 5);
+  std::vector<int64_t> f_pos, r_pos;
+  for (int64_t p : sample_pos) (s.forget[static_cast<size_t>(p)] ? f_pos : r_pos).push_back(p);
+  auto cka_of = [&](const std::vector<int64_t>& p) {
+    if (p.size() < 2) return std::numeric_limits<double>::quiet_NaN();
+    return linear_cka(after.feat.index_select(0, positions(p)), before.feat.index_select(0, positions(p)));
+  };
+  json cka = json::object();
+  cka["cka"] = cka_of(sample_pos);
+  cka["cka_forget"] = cka_of(f_pos);
+  cka["cka_retain"] = cka_of(r_pos);
+  cka["cka_rows"] = static_cast<int64_t>(sample_pos.size());
+  return cka;
+}
+
+// ---- Metrics and side files -------------------------------------------------------------------
+
+// The metrics object: the side files' aggregates, then the representation's settings and CKA,
+// and the facts of the evaluation.
+json assemble_metrics(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx, const Samples& s,
+                      const AuditRows& audit, int64_t bank_rows, const json& cka,
+                      std::chrono::steady_clock::time_point t0) {
+  json metrics = aggregate_samples(s, ctx.names);
+  metrics["audit"] = aggregate_audit(audit);
+  metrics["representation"]["knn_k"] = r.cfg.eval.knn_k;
+  metrics["representation"]["knn_bank_rows"] = bank_rows;
+  for (const auto& [k, v] : cka.items()) metrics["representation"][k] = v;
+  metrics["split"] = ctx.split;
+  metrics["templates"] = static_cast<int64_t>(r.cfg.eval.templates.size());
+  metrics["curvature"] = m.is_meru() ? m.curvature().item<double>() : std::numeric_limits<double>::quiet_NaN();
+  metrics["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return metrics;
 }
 
 std::string embeddings_csv(const std::vector<int64_t>& rows, const std::vector<int32_t>& concepts,
@@ -234,194 +446,74 @@ std::string embeddings_csv(const std::vector<int64_t>& rows, const std::vector<i
   return out;
 }
 
-}  // namespace
-
-std::shared_ptr<const models::Tokenizer> tokenizer_for(const std::map<std::string, std::string>& extras,
-                                                       const config::Config& cfg, const std::string& source) {
-  const auto word = extras.find("tokenizer");
-  if (word != extras.end()) {
-    return std::make_shared<models::WordTokenizer>(models::WordTokenizer::from_text(word->second, source + ":extras/tokenizer"));
+// embeddings.csv: the model's (and the original's) embeddings of a fixed sample of
+// eval.embedding_rows evaluated rows; no file for an empty sample.
+void write_embeddings(const fs::path& dir, const Request& r, const Samples& s, const Encoded& after,
+                      const Encoded& before) {
+  const auto emb_pos = data::seeded_sample(all_positions(s.size()), r.cfg.eval.embedding_rows,
+                                           static_cast<uint64_t>(r.cfg.eval.seed) + 6);
+  if (emb_pos.empty()) return;
+  std::vector<int64_t> er;
+  std::vector<int32_t> ec_concepts;
+  std::vector<char> ef;
+  for (int64_t p : emb_pos) {
+    er.push_back(s.row[static_cast<size_t>(p)]);
+    ec_concepts.push_back(s.concept[static_cast<size_t>(p)]);
+    ef.push_back(s.forget[static_cast<size_t>(p)]);
   }
-  RUNNER_CHECK(!cfg.data.vocab_file.empty(), ConfigError,
-               fmt::format("{}: no word vocabulary in its extras; set data.vocab_file to CLIP's BPE vocabulary "
-                           "(bpe_simple_vocab_16e6.txt.gz) for a released checkpoint", source));
-  return models::load_clip_bpe(cfg.data.vocab_file);
+  const Encoded a = after.take(positions(emb_pos));
+  std::vector<std::pair<std::string, const Encoded*>> models{{"after", &a}};
+  Encoded b;
+  if (before.size() > 0) {
+    b = before.take(positions(emb_pos));
+    models.emplace_back("before", &b);
+  }
+  core::write_file_atomically((dir / "embeddings.csv").string(), embeddings_csv(er, ec_concepts, ef, models));
 }
 
-std::string evaluate(const Request& r) {
-  const auto t0 = std::chrono::steady_clock::now();
-  const config::EvalConfig& ec = r.cfg.eval;
-  const data::DatasetInfo& info = r.file->info();
-  const std::string& split = ec.split;
-  models::ContrastiveModelImpl& m = *r.model.ptr();
+// Rank 0's side files in out_dir/eval/, each written atomically.
+void write_side_files(const Request& r, const Context& ctx, const Samples& s, const AuditRows& audit,
+                      const Encoded& after, const Encoded& before, const json& metrics) {
+  const fs::path dir = fs::path(r.out_dir) / "eval";
+  fs::create_directories(dir);
+  core::write_file_atomically((dir / "samples.csv").string(), to_csv(s));
+  core::write_file_atomically((dir / "audit.csv").string(), to_csv(audit));
+  core::write_file_atomically((dir / "classes.csv").string(), per_concept_csv(s, ctx.names));
+  write_embeddings(dir, r, s, after, before);
+  core::write_file_atomically((dir / "metrics.json").string(), metrics.dump(2) + "\n");
+}
 
-  Context ctx;
-  ctx.names = info.concept_names;
-  ctx.parent = info.concept_parent.empty() ? std::vector<int32_t>(ctx.names.size(), -1) : info.concept_parent;
-  std::vector<int32_t> forget_ids;
-  if (!r.cfg.unlearn.forget.empty()) {
-    forget_ids = data::resolve_concepts(r.cfg.unlearn.forget, ctx.names);
-    if (r.cfg.unlearn.forget_descendants && !info.concept_parent.empty()) {
-      forget_ids = data::with_descendants(forget_ids, info.concept_parent);
-    }
-  }
-  const std::set<int32_t> forget_set(forget_ids.begin(), forget_ids.end());
-  const auto& split_concepts = r.file->concepts(split);
-  const std::set<int32_t> present(split_concepts.begin(), split_concepts.end());
-  ctx.candidates.assign(present.begin(), present.end());
-  ctx.candidates.erase(std::remove(ctx.candidates.begin(), ctx.candidates.end(), -1), ctx.candidates.end());
-  RUNNER_CHECK(ctx.candidates.size() >= 2, ConfigError,
-               fmt::format("eval.split: {}/{} has {} concept(s) with rows; zero-shot needs at least 2", info.path,
-                           split, ctx.candidates.size()));
-
-  // The evaluated rows: every row of the split with a concept, or a seeded sample of them.
-  std::vector<int64_t> pool;
-  for (size_t i = 0; i < split_concepts.size(); ++i) {
-    if (split_concepts[i] >= 0) pool.push_back(static_cast<int64_t>(i));
-  }
-  const std::vector<int64_t> rows = data::seeded_sample(pool, ec.max_rows, static_cast<uint64_t>(ec.seed));
-  Samples s;
-  s.row = rows;
-  s.concept = concepts_of(*r.file, split, rows);
-  ctx.concept_of_row = s.concept;
-  for (int32_t c : s.concept) s.forget.push_back(static_cast<char>(forget_set.count(c) > 0));
-  std::map<std::string, int64_t> group_of;
-  const auto captions = r.file->read(split, rows, /*with_images=*/false).captions;
-  for (size_t i = 0; i < captions.size(); ++i) {
-    auto [it, added] = group_of.emplace(captions[i], static_cast<int64_t>(ctx.group_first.size()));
-    if (added) ctx.group_first.push_back(static_cast<int64_t>(i));
-    ctx.caption_group.push_back(it->second);
-  }
-  core::log_info("eval: {} rows of {} ({} classes, {} forget; {} distinct captions), {} rank(s)", rows.size(), split,
-                 ctx.candidates.size(), forget_ids.size(), ctx.group_first.size(), r.comm->world_size());
-
-  const Encoded after = encode_rows(m, r, split, rows, "model");
-  s.after = model_values(m, r, ctx, after);
-  retrieval_ranks(m, ctx, after, s);
-
-  // Train-split rows: the k-NN bank and the audit's members and forget pairs, encoded once.
-  const auto& train_concepts = r.file->concepts("train");
-  std::vector<int64_t> train_all, train_retain, train_forget;
-  for (size_t i = 0; i < train_concepts.size(); ++i) {
-    if (train_concepts[i] < 0) continue;
-    train_all.push_back(static_cast<int64_t>(i));
-    (forget_set.count(train_concepts[i]) ? train_forget : train_retain).push_back(static_cast<int64_t>(i));
-  }
-  const uint64_t seed = static_cast<uint64_t>(ec.seed);
-  const auto bank = data::seeded_sample(train_all, ec.knn_bank_rows, seed + 1);
-  const auto members = data::seeded_sample(train_retain, ec.audit_rows, seed + 2);
-  const auto forget_pairs = data::seeded_sample(train_forget, ec.audit_rows, seed + 3);
-  std::vector<int64_t> train_rows = bank;
-  train_rows.insert(train_rows.end(), members.begin(), members.end());
-  train_rows.insert(train_rows.end(), forget_pairs.begin(), forget_pairs.end());
-  std::sort(train_rows.begin(), train_rows.end());
-  train_rows.erase(std::unique(train_rows.begin(), train_rows.end()), train_rows.end());
-  auto where = [&](const std::vector<int64_t>& wanted) {
-    std::vector<int64_t> p;
-    for (int64_t w : wanted) p.push_back(std::lower_bound(train_rows.begin(), train_rows.end(), w) - train_rows.begin());
-    return positions(p);
+void log_summary(const json& metrics) {
+  const auto fmt_pct = [](const json& v) {
+    return v.is_number() && !std::isnan(v.get<double>()) ? fmt::format("{:.1f}%", v.get<double>()) : std::string("n/a");
   };
-  const Encoded train_enc = encode_rows(m, r, "train", train_rows, "k-NN bank and audit");
-  const Encoded bank_enc = train_enc.take(where(bank));
-  s.knn_pred = knn_predict(bank_enc.feat, concepts_of(*r.file, "train", bank), after.feat, ec.knn_k);
-
-  // Membership audit: retain-train pairs (members) vs held-out retain pairs (non-members).
-  const auto& test_concepts = r.file->concepts("test");
-  std::vector<int64_t> test_retain;
-  for (size_t i = 0; i < test_concepts.size(); ++i) {
-    if (test_concepts[i] >= 0 && !forget_set.count(test_concepts[i])) test_retain.push_back(static_cast<int64_t>(i));
-  }
-  const auto nonmembers = data::seeded_sample(test_retain, ec.audit_rows, seed + 4);
-  const Encoded held_out = encode_rows(m, r, "test", nonmembers, "audit held-out");
-  AuditRows audit;
-  auto add_audit = [&](const char* set, const std::vector<int64_t>& rws, const std::string& sp, const at::Tensor& sc) {
-    const auto scores = to_doubles(sc);
-    const auto cs = concepts_of(*r.file, sp, rws);
-    for (size_t i = 0; i < rws.size(); ++i) {
-      audit.set.emplace_back(set);
-      audit.row.push_back(rws[i]);
-      audit.concept.push_back(cs[i]);
-      audit.score.push_back(scores[i]);
-    }
-  };
-  add_audit("member", members, "train", pair_scores(m, train_enc.take(where(members))));
-  add_audit("nonmember", nonmembers, "test", pair_scores(m, held_out));
-  add_audit("forget", forget_pairs, "train", pair_scores(m, train_enc.take(where(forget_pairs))));
-  if (!ec.retrain.empty()) {
-    models::ContrastiveModel retrain = models::load_model(ec.retrain);
-    const Encoded rt_train = encode_rows(*retrain, r, "train", train_rows, "retrain reference");
-    const Encoded rt_test = encode_rows(*retrain, r, "test", nonmembers, "retrain reference held-out");
-    for (const auto& t : {pair_scores(*retrain, rt_train.take(where(members))), pair_scores(*retrain, rt_test),
-                          pair_scores(*retrain, rt_train.take(where(forget_pairs)))}) {
-      const auto v = to_doubles(t);
-      audit.retrain_score.insert(audit.retrain_score.end(), v.begin(), v.end());
-    }
-  }
-
-  // The original: before -> after and CKA on a fixed sample.
-  std::vector<int64_t> all_pos(rows.size());
-  std::iota(all_pos.begin(), all_pos.end(), 0);
-  Encoded before;
-  json cka = json::object();
-  if (!r.original.empty()) {
-    models::ContrastiveModel original = models::load_model(r.original);
-    before = encode_rows(*original, r, split, rows, "original");
-    s.before = model_values(*original, r, ctx, before);
-    const auto sample_pos = data::seeded_sample(all_pos, ec.cka_rows, seed + 5);
-    std::vector<int64_t> f_pos, r_pos;
-    for (int64_t p : sample_pos) (s.forget[static_cast<size_t>(p)] ? f_pos : r_pos).push_back(p);
-    auto cka_of = [&](const std::vector<int64_t>& p) {
-      return p.size() < 2 ? std::numeric_limits<double>::quiet_NaN()
-                          : linear_cka(after.feat.index_select(0, positions(p)), before.feat.index_select(0, positions(p)));
-    };
-    cka["cka"] = cka_of(sample_pos);
-    cka["cka_forget"] = cka_of(f_pos);
-    cka["cka_retain"] = cka_of(r_pos);
-    cka["cka_rows"] = static_cast<int64_t>(sample_pos.size());
-  }
-
-  json metrics = aggregate_samples(s, ctx.names);
-  metrics["audit"] = aggregate_audit(audit);
-  metrics["representation"]["knn_k"] = ec.knn_k;
-  metrics["representation"]["knn_bank_rows"] = static_cast<int64_t>(bank.size());
-  for (const auto& [k, v] : cka.items()) metrics["representation"][k] = v;
-  metrics["split"] = split;
-  metrics["templates"] = static_cast<int64_t>(ec.templates.size());
-  metrics["curvature"] = m.is_meru() ? m.curvature().item<double>() : std::numeric_limits<double>::quiet_NaN();
-  metrics["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  if (r.comm->rank() == 0) {
-    const fs::path dir = fs::path(r.out_dir) / "eval";
-    fs::create_directories(dir);
-    core::write_file_atomically((dir / "samples.csv").string(), to_csv(s));
-    core::write_file_atomically((dir / "audit.csv").string(), to_csv(audit));
-    core::write_file_atomically((dir / "classes.csv").string(), per_concept_csv(s, ctx.names));
-    const auto emb_pos = data::seeded_sample(all_pos, ec.embedding_rows, seed + 6);
-    if (!emb_pos.empty()) {
-      std::vector<int64_t> er;
-      std::vector<int32_t> ec_concepts;
-      std::vector<char> ef;
-      for (int64_t p : emb_pos) {
-        er.push_back(rows[static_cast<size_t>(p)]);
-        ec_concepts.push_back(s.concept[static_cast<size_t>(p)]);
-        ef.push_back(s.forget[static_cast<size_t>(p)]);
-      }
-      const Encoded a = after.take(positions(emb_pos));
-      std::vector<std::pair<std::string, const Encoded*>> models{{"after", &a}};
-      Encoded b;
-      if (before.size() > 0) {
-        b = before.take(positions(emb_pos));
-        models.emplace_back("before", &b);
-      }
-      core::write_file_atomically((dir / "embeddings.csv").string(), embeddings_csv(er, ec_concepts, ef, models));
-    }
-    core::write_file_atomically((dir / "metrics.json").string(), metrics.dump(2) + "\n");
-  }
-  r.comm->barrier();
-  const auto fmt_pct = [](const json& v) { return v.is_number() && !std::isnan(v.get<double>()) ? fmt::format("{:.1f}%", v.get<double>()) : std::string("n/a"); };
   core::log_info("eval: zero-shot forget {} retain {} | audit forget called non-member {} | {:.1f}s",
                  fmt_pct(metrics["zero_shot"]["forget_top1"]), fmt_pct(metrics["zero_shot"]["retain_top1"]),
                  fmt_pct(metrics["audit"]["forget_nonmember"]), metrics["seconds"].get<double>());
+}
+
+}  // namespace
+
+std::string evaluate(const Request& r) {
+  const auto t0 = std::chrono::steady_clock::now();
+  models::ContrastiveModelImpl& m = *r.model.ptr();
+  Samples s;
+  const Context ctx = evaluated_rows(r, s);
+  // Each encode_rows gathers over the ranks: the stages run in this order on every rank.
+  const Encoded after = encode_rows(m, r, ctx.split, s.row, "model");
+  s.after = model_values(m, r, ctx, after);  // zero-shot, pair scores, hierarchy
+  retrieval_ranks(m, ctx, after, s);
+  const TrainRows train = encode_train_rows(m, r, ctx);
+  s.knn_pred = knn_predictions(r, train, after);
+  const std::vector<int64_t> nonmembers = audit_nonmembers(r, ctx);
+  AuditRows audit = membership_audit(m, r, train, nonmembers);
+  if (!r.cfg.eval.retrain.empty()) add_retrain_reference(r, train, nonmembers, audit);
+  Encoded before;
+  const json cka = r.original.empty() ? json::object() : compare_with_original(r, ctx, after, s, before);
+  const json metrics = assemble_metrics(m, r, ctx, s, audit, static_cast<int64_t>(train.bank.size()), cka, t0);
+  if (r.comm->rank() == 0) write_side_files(r, ctx, s, audit, after, before, metrics);
+  r.comm->barrier();
+  log_summary(metrics);
   return metrics.dump();
 }
 

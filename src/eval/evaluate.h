@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "models/contrastive_model.h"
 #include "models/tokenizer.h"
 
@@ -18,7 +18,7 @@ namespace runner::eval {
 
 struct Request {
   config::Config cfg;               // data.file, unlearn.forget (+ forget_descendants), eval.*
-  dist::CommPtr comm;
+  comm::CommPtr comm;
   models::ContrastiveModel model{nullptr};  // the model evaluated (left in eval mode)
   std::shared_ptr<const models::Tokenizer> tokenizer;
   int64_t context_length = 77;
@@ -32,10 +32,5 @@ struct Request {
 // eval/samples.csv, audit.csv, classes.csv, embeddings.csv and metrics.json (atomically).
 // Returns the metrics as JSON text (the same on every rank). Progress goes to the log.
 std::string evaluate(const Request& r);
-
-// The tokenizer a hac checkpoint's extras carry, or CLIP's BPE from cfg.data.vocab_file for a
-// released checkpoint (ConfigError naming data.vocab_file when neither exists).
-std::shared_ptr<const models::Tokenizer> tokenizer_for(const std::map<std::string, std::string>& extras,
-                                                       const config::Config& cfg, const std::string& source);
 
 }  // namespace runner::eval

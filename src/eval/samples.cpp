@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <set>
 #include <sstream>
+#include <stdexcept>
+#include <type_traits>
 
 #include "core/error.h"
 #include "eval/metrics.h"
@@ -18,16 +21,8 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-const std::vector<std::string> kModelColumns = {"zs_pred", "score", "image_dist0", "text_dist0", "own_cone",
-                                                "parent_cone"};
-
 // Doubles in their shortest round-trip form, so a file read back aggregates to the same numbers.
 std::string cell(double v) { return std::isnan(v) ? "nan" : fmt::format("{}", v); }
-
-void append_model(std::string& line, const ModelValues& m, size_t i) {
-  line += fmt::format(",{},{},{},{},{},{}", m.zs_pred[i], cell(m.score[i]), cell(m.image_dist0[i]),
-                      cell(m.text_dist0[i]), m.own_cone[i], m.parent_cone[i]);
-}
 
 std::vector<std::string> split_line(const std::string& line) {
   std::vector<std::string> out;
@@ -92,17 +87,62 @@ size_t column(const std::vector<std::string>& header, const std::string& name, c
   return static_cast<size_t>(it - header.begin());
 }
 
-void read_model(ModelValues& m, const std::vector<std::vector<std::string>>& rows,
-                const std::vector<std::string>& header, const std::string& suffix, const std::string& source) {
-  std::vector<size_t> c;
-  for (const auto& name : kModelColumns) c.push_back(column(header, name + suffix, source));
+// ---- One cell of a column, by the column's value type ---------------------------------------
+
+std::string cell_text(int64_t v) { return fmt::format("{}", v); }
+std::string cell_text(int32_t v) { return fmt::format("{}", v); }
+std::string cell_text(char v) { return v ? "1" : "0"; }
+std::string cell_text(double v) { return cell(v); }
+
+void parse_cell(std::vector<int64_t>& out, const std::string& text, const std::string& source) {
+  out.push_back(to_int(text, source));
+}
+void parse_cell(std::vector<int32_t>& out, const std::string& text, const std::string& source) {
+  out.push_back(static_cast<int32_t>(to_int(text, source)));
+}
+void parse_cell(std::vector<char>& out, const std::string& text, const std::string& source) {
+  out.push_back(static_cast<char>(to_int(text, source) != 0));
+}
+void parse_cell(std::vector<double>& out, const std::string& text, const std::string& source) {
+  out.push_back(to_double(text, source));
+}
+
+// A column's values as the type its aggregate needs; a list entry pairing an aggregate with a
+// column of another type is a programming error (the unit tests aggregate every column).
+template <class T, class U>
+const std::vector<T>& values_as(const std::vector<U>& values, const char* column) {
+  if constexpr (std::is_same_v<T, U>) {
+    return values;
+  } else {
+    throw std::logic_error(fmt::format("eval: column {}: its aggregate needs another value type", column));
+  }
+}
+
+// Calls v(header name, values) for every column of samples.csv, in order.
+template <class S, class V>
+void for_each_csv_column(S& s, bool before, V&& v) {
+  auto plain = [&](const char* name, auto& values, Aggregate, const char*) { v(std::string(name), values); };
+  visit_row_columns(s, plain);
+  visit_model_columns(s.after, plain);
+  if (!before) return;
+  visit_model_columns(s.before, [&](const char* name, auto& values, Aggregate, const char*) {
+    v(std::string(name) + "_before", values);
+  });
+}
+
+// Reads the columns one visit lists (names + suffix) from every row: all named in the header
+// (IoError naming the first missing one), then parsed row by row.
+template <class Visit>
+void read_columns(Visit&& visit, const std::string& suffix, const std::vector<std::vector<std::string>>& rows,
+                  const std::vector<std::string>& header, const std::string& source) {
+  std::vector<size_t> index;
+  std::vector<std::function<void(const std::string&)>> parse;
+  visit([&](const char* name, auto& values, Aggregate, const char*) {
+    index.push_back(column(header, name + suffix, source));
+    parse.emplace_back([&values, &source](const std::string& text) { parse_cell(values, text, source); });
+  });
   for (const auto& r : rows) {
-    m.zs_pred.push_back(static_cast<int32_t>(to_int(r[c[0]], source)));
-    m.score.push_back(to_double(r[c[1]], source));
-    m.image_dist0.push_back(to_double(r[c[2]], source));
-    m.text_dist0.push_back(to_double(r[c[3]], source));
-    m.own_cone.push_back(static_cast<int32_t>(to_int(r[c[4]], source)));
-    m.parent_cone.push_back(static_cast<int32_t>(to_int(r[c[5]], source)));
+    for (size_t c = 0; c < index.size(); ++c) parse[c](r[index[c]]);
   }
 }
 
@@ -137,12 +177,21 @@ std::string name_of(const std::vector<std::string>& names, int32_t c) {
   return c >= 0 && static_cast<size_t>(c) < names.size() ? names[static_cast<size_t>(c)] : fmt::format("#{}", c);
 }
 
+// The value of a hierarchy column over the rows selected by mask (NaN for a column of another kind).
+template <class T>
+double hierarchy_value(const char* name, const std::vector<T>& values, Aggregate agg, const std::vector<char>& mask) {
+  if (agg == Aggregate::kHierarchyMean) return masked_mean(values_as<double>(values, name), mask);
+  if (agg == Aggregate::kHierarchyCone) return cone_share(values_as<int32_t>(values, name), mask);
+  return kNaN;
+}
+
+bool is_hierarchy(Aggregate agg) { return agg == Aggregate::kHierarchyMean || agg == Aggregate::kHierarchyCone; }
+
 json hierarchy_part(const ModelValues& m, const std::vector<char>& mask) {
   json h;
-  h["image_dist0"] = masked_mean(m.image_dist0, mask);
-  h["text_dist0"] = masked_mean(m.text_dist0, mask);
-  h["own_cone"] = cone_share(m.own_cone, mask);
-  h["parent_cone"] = cone_share(m.parent_cone, mask);
+  visit_model_columns(m, [&](const char* name, const auto& values, Aggregate agg, const char* key) {
+    if (is_hierarchy(agg)) h[key] = hierarchy_value(name, values, agg, mask);
+  });
   return h;
 }
 
@@ -150,14 +199,19 @@ json hierarchy_part(const ModelValues& m, const std::vector<char>& mask) {
 json model_block(const Samples& s, const ModelValues& m, const std::vector<std::string>& names) {
   std::vector<int32_t> all, forget, retain;
   class_sets(s, all, forget, retain);
-  const ClassAccuracy acc = per_class_accuracy(m.zs_pred, s.concept, all);
-  json zs;
-  zs["forget_top1"] = macro_accuracy(acc, forget);
-  zs["retain_top1"] = macro_accuracy(acc, retain);
-  zs["all_top1"] = macro_accuracy(acc, all);
-  json per_class = json::object();
-  for (size_t i = 0; i < all.size(); ++i) per_class[name_of(names, all[i])] = acc.acc[i];
-  zs["per_class"] = per_class;
+  json out;
+  visit_model_columns(m, [&](const char* name, const auto& values, Aggregate agg, const char* key) {
+    if (agg != Aggregate::kZeroShot) return;
+    const ClassAccuracy acc = per_class_accuracy(values_as<int32_t>(values, name), s.concept, all);
+    json zs;
+    zs["forget_top1"] = macro_accuracy(acc, forget);
+    zs["retain_top1"] = macro_accuracy(acc, retain);
+    zs["all_top1"] = macro_accuracy(acc, all);
+    json per_class = json::object();
+    for (size_t i = 0; i < all.size(); ++i) per_class[name_of(names, all[i])] = acc.acc[i];
+    zs["per_class"] = per_class;
+    out[key] = zs;
+  });
   std::vector<char> is_forget(s.forget), is_retain(s.size());
   for (size_t i = 0; i < s.size(); ++i) is_retain[i] = !s.forget[i];
   json h;
@@ -166,16 +220,26 @@ json model_block(const Samples& s, const ModelValues& m, const std::vector<std::
   h["geometry"] = euclidean ? "euclidean (dist0 = norm before normalization; no cones)" : "lorentz";
   h["forget"] = hierarchy_part(m, is_forget);
   h["retain"] = hierarchy_part(m, is_retain);
-  json out;
-  out["zero_shot"] = zs;
   out["hierarchy"] = h;
   return out;
 }
 
-// Per-concept means of one model's values.
+// Columns summarized per concept (classes.csv, shift_per_concept): zero-shot and hierarchy.
+bool summarized_per_concept(Aggregate agg) { return agg == Aggregate::kZeroShot || is_hierarchy(agg); }
+
+std::vector<std::string> concept_keys() {
+  std::vector<std::string> keys;
+  const ModelValues none;
+  visit_model_columns(none, [&](const char*, const auto&, Aggregate agg, const char* key) {
+    if (summarized_per_concept(agg)) keys.emplace_back(key);
+  });
+  return keys;
+}
+
+// Per-concept summaries of one model's values, in the order of concept_keys().
 struct ConceptStats {
-  double zs = kNaN, image_dist0 = kNaN, text_dist0 = kNaN, own_cone = kNaN, parent_cone = kNaN;
   int64_t rows = 0;
+  std::vector<double> values;
 };
 ConceptStats concept_stats(const Samples& s, const ModelValues& m, int32_t c) {
   std::vector<char> mask(s.size());
@@ -184,28 +248,37 @@ ConceptStats concept_stats(const Samples& s, const ModelValues& m, int32_t c) {
     mask[i] = s.concept[i] == c;
     st.rows += mask[i];
   }
-  st.zs = per_class_accuracy(m.zs_pred, s.concept, {c}).acc[0];
-  st.image_dist0 = masked_mean(m.image_dist0, mask);
-  st.text_dist0 = masked_mean(m.text_dist0, mask);
-  st.own_cone = cone_share(m.own_cone, mask);
-  st.parent_cone = cone_share(m.parent_cone, mask);
+  visit_model_columns(m, [&](const char* name, const auto& values, Aggregate agg, const char*) {
+    if (agg == Aggregate::kZeroShot) {
+      st.values.push_back(per_class_accuracy(values_as<int32_t>(values, name), s.concept, {c}).acc[0]);
+    } else if (is_hierarchy(agg)) {
+      st.values.push_back(hierarchy_value(name, values, agg, mask));
+    }
+  });
   return st;
 }
 
 }  // namespace
 
+std::vector<std::string> sample_columns(bool before) {
+  std::vector<std::string> names;
+  const Samples none;
+  for_each_csv_column(none, before, [&](const std::string& name, const auto&) { names.push_back(name); });
+  return names;
+}
+
 std::string to_csv(const Samples& s) {
-  std::string out = "row,concept,forget,i2t_rank,t2i_rank,knn_pred";
-  for (const auto& c : kModelColumns) out += "," + c;
-  if (s.has_before()) {
-    for (const auto& c : kModelColumns) out += "," + c + "_before";
-  }
+  std::string out;
+  for_each_csv_column(s, s.has_before(), [&](const std::string& name, const auto&) {
+    out += (out.empty() ? "" : ",") + name;
+  });
   out += "\n";
   for (size_t i = 0; i < s.size(); ++i) {
-    std::string line = fmt::format("{},{},{},{},{},{}", s.row[i], s.concept[i], s.forget[i] ? 1 : 0, s.i2t_rank[i],
-                                   s.t2i_rank[i], s.knn_pred[i]);
-    append_model(line, s.after, i);
-    if (s.has_before()) append_model(line, s.before, i);
+    std::string line;
+    for_each_csv_column(s, s.has_before(), [&](const std::string&, const auto& values) {
+      if (!line.empty()) line += ',';
+      line += cell_text(values[i]);
+    });
     out += line + "\n";
   }
   return out;
@@ -215,20 +288,15 @@ Samples samples_from_csv(const std::string& text, const std::string& source) {
   std::vector<std::string> header;
   const auto rows = read_table(text, source, header);
   Samples s;
-  const size_t c_row = column(header, "row", source), c_concept = column(header, "concept", source),
-               c_forget = column(header, "forget", source), c_i2t = column(header, "i2t_rank", source),
-               c_t2i = column(header, "t2i_rank", source), c_knn = column(header, "knn_pred", source);
-  for (const auto& r : rows) {
-    s.row.push_back(to_int(r[c_row], source));
-    s.concept.push_back(static_cast<int32_t>(to_int(r[c_concept], source)));
-    s.forget.push_back(static_cast<char>(to_int(r[c_forget], source) != 0));
-    s.i2t_rank.push_back(to_int(r[c_i2t], source));
-    s.t2i_rank.push_back(to_int(r[c_t2i], source));
-    s.knn_pred.push_back(static_cast<int32_t>(to_int(r[c_knn], source)));
-  }
-  read_model(s.after, rows, header, "", source);
-  if (std::find(header.begin(), header.end(), "zs_pred_before") != header.end()) {
-    read_model(s.before, rows, header, "_before", source);
+  read_columns([&](auto&& v) { visit_row_columns(s, v); }, "", rows, header, source);
+  read_columns([&](auto&& v) { visit_model_columns(s.after, v); }, "", rows, header, source);
+  // The original's columns are there when the first of them is.
+  std::string first;
+  visit_model_columns(s.before, [&](const char* name, auto&, Aggregate, const char*) {
+    if (first.empty()) first = name;
+  });
+  if (std::find(header.begin(), header.end(), first + "_before") != header.end()) {
+    read_columns([&](auto&& v) { visit_model_columns(s.before, v); }, "_before", rows, header, source);
   }
   return s;
 }
@@ -272,36 +340,37 @@ json aggregate_samples(const Samples& s, const std::vector<std::string>& names) 
   json retrieval;
   for (const auto& [label, mask] : {std::pair<const char*, const std::vector<char>*>{"forget", &s.forget},
                                     {"retain", &is_retain}}) {
-    std::vector<int64_t> i2t, t2i;
-    for (size_t i = 0; i < s.size(); ++i) {
-      if (!(*mask)[i]) continue;
-      i2t.push_back(s.i2t_rank[i]);
-      t2i.push_back(s.t2i_rank[i]);
-    }
     json r;
-    for (int64_t k : {1, 5, 10}) r[fmt::format("i2t_r{}", k)] = recall_at(i2t, k);
-    for (int64_t k : {1, 5, 10}) r[fmt::format("t2i_r{}", k)] = recall_at(t2i, k);
+    visit_row_columns(s, [&](const char* name, const auto& values, Aggregate agg, const char* key) {
+      if (agg != Aggregate::kRecall) return;
+      const std::vector<int64_t>& all_ranks = values_as<int64_t>(values, name);
+      std::vector<int64_t> ranks;
+      for (size_t i = 0; i < s.size(); ++i) {
+        if ((*mask)[i]) ranks.push_back(all_ranks[i]);
+      }
+      for (int64_t k : {1, 5, 10}) r[fmt::format("{}_r{}", key, k)] = recall_at(ranks, k);
+    });
     retrieval[label] = r;
   }
   out["retrieval"] = retrieval;
   std::vector<int32_t> all, forget, retain;
   class_sets(s, all, forget, retain);
-  const ClassAccuracy knn = per_class_accuracy(s.knn_pred, s.concept, all);
   json rep;
-  rep["knn_forget"] = macro_accuracy(knn, forget);
-  rep["knn_retain"] = macro_accuracy(knn, retain);
+  visit_row_columns(s, [&](const char* name, const auto& values, Aggregate agg, const char* key) {
+    if (agg != Aggregate::kKnnAccuracy) return;
+    const ClassAccuracy acc = per_class_accuracy(values_as<int32_t>(values, name), s.concept, all);
+    rep[std::string(key) + "_forget"] = macro_accuracy(acc, forget);
+    rep[std::string(key) + "_retain"] = macro_accuracy(acc, retain);
+  });
   out["representation"] = rep;
   if (s.has_before()) {
     json before = model_block(s, s.before, names);
+    const std::vector<std::string> keys = concept_keys();
     json per_concept = json::object();
     for (int32_t c : all) {
       const ConceptStats a = concept_stats(s, s.after, c), b = concept_stats(s, s.before, c);
       json shift;
-      shift["zero_shot"] = a.zs - b.zs;
-      shift["image_dist0"] = a.image_dist0 - b.image_dist0;
-      shift["text_dist0"] = a.text_dist0 - b.text_dist0;
-      shift["own_cone"] = a.own_cone - b.own_cone;
-      shift["parent_cone"] = a.parent_cone - b.parent_cone;
+      for (size_t j = 0; j < keys.size(); ++j) shift[keys[j]] = a.values[j] - b.values[j];
       per_concept[name_of(names, c)] = shift;
     }
     out["hierarchy"]["shift_per_concept"] = per_concept;
@@ -353,18 +422,20 @@ json aggregate_audit(const AuditRows& a) {
 std::string per_concept_csv(const Samples& s, const std::vector<std::string>& names) {
   std::vector<int32_t> all, forget, retain;
   class_sets(s, all, forget, retain);
-  std::string out = "concept,name,forget,rows,zero_shot,image_dist0,text_dist0,own_cone,parent_cone";
-  if (s.has_before()) out += ",zero_shot_before,image_dist0_before,text_dist0_before,own_cone_before,parent_cone_before";
+  std::string out = "concept,name,forget,rows";
+  const std::vector<std::string> keys = concept_keys();
+  for (const auto& k : keys) out += "," + k;
+  if (s.has_before()) {
+    for (const auto& k : keys) out += "," + k + "_before";
+  }
   out += "\n";
   for (int32_t c : all) {
     const ConceptStats a = concept_stats(s, s.after, c);
     const bool f = std::find(forget.begin(), forget.end(), c) != forget.end();
-    out += fmt::format("{},\"{}\",{},{},{},{},{},{},{}", c, name_of(names, c), f ? 1 : 0, a.rows, cell(a.zs),
-                       cell(a.image_dist0), cell(a.text_dist0), cell(a.own_cone), cell(a.parent_cone));
+    out += fmt::format("{},\"{}\",{},{}", c, name_of(names, c), f ? 1 : 0, a.rows);
+    for (double v : a.values) out += "," + cell(v);
     if (s.has_before()) {
-      const ConceptStats b = concept_stats(s, s.before, c);
-      out += fmt::format(",{},{},{},{},{}", cell(b.zs), cell(b.image_dist0), cell(b.text_dist0), cell(b.own_cone),
-                         cell(b.parent_cone));
+      for (double v : concept_stats(s, s.before, c).values) out += "," + cell(v);
     }
     out += "\n";
   }

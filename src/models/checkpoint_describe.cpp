@@ -87,7 +87,7 @@ std::string describe_model(const NamedTensors& sd, const std::string& path) {
   } catch (const IoError& e) {
     return fmt::format("model: unrecognised ({} tensors, {} values): {}\n", sd.size(), values, e.what());
   }
-  const bool meru = o.kind == ModelKind::kMeru;
+  const bool meru = o.kind == geometry::Geometry::kLorentz;
   const VitOptions& v = o.vision;
   const TextOptions& t = o.text;
   std::string out = fmt::format("model: {} ({} tensors, {} values)\n", meru ? "MERU" : "CLIP", sd.size(), values);

@@ -11,15 +11,7 @@
 
 namespace runner::models {
 
-std::string to_string(ModelKind k) { return k == ModelKind::kClip ? "clip" : "meru"; }
-
-ModelKind parse_model_kind(const std::string& s) {
-  if (s == "clip") return ModelKind::kClip;
-  if (s == "meru") return ModelKind::kMeru;
-  throw ConfigError(fmt::format("model.kind: '{}' is not a model (clip, meru)", s));
-}
-
-ModelOptions model_preset(const std::string& name, ModelKind kind) {
+ModelOptions model_preset(const std::string& name, geometry::Geometry kind) {
   ModelOptions o;
   o.kind = kind;
   if (name == "vit_s") {
@@ -102,8 +94,7 @@ at::Tensor ContrastiveModelImpl::curvature() const {
 }
 
 at::Tensor ContrastiveModelImpl::similarity(const at::Tensor& a, const at::Tensor& b) const {
-  if (is_meru()) return -geometry::pairwise_dist(a, b, curvature());
-  return torch::matmul(a, b.t());
+  return geometry::pairwise_score(o_.kind, a, b, is_meru() ? curvature() : at::Tensor());
 }
 
 // Projected features -> embeddings: CLIP normalizes; MERU lifts onto the hyperboloid, in
@@ -147,7 +138,7 @@ ModelOptions infer_model_options(const NamedTensors& state, const std::string& s
   };
   auto heads_for = [](int64_t width) { return width == 384 ? int64_t{12} : std::max<int64_t>(1, width / 64); };
   ModelOptions o;
-  o.kind = by_name.count("curv") ? ModelKind::kMeru : ModelKind::kClip;
+  o.kind = by_name.count("curv") ? geometry::Geometry::kLorentz : geometry::Geometry::kEuclidean;
   const at::Tensor& patch = get("visual.patch_embed.proj.weight", 4);  // [W, C, p, p]
   o.vision.width = patch.size(0);
   o.vision.channels = patch.size(1);

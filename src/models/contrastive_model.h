@@ -8,18 +8,15 @@
 #include <utility>
 #include <vector>
 
+#include "geometry/pair.h"
 #include "models/encoders.h"
 
 namespace runner::models {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
-enum class ModelKind { kClip, kMeru };
-std::string to_string(ModelKind k);
-ModelKind parse_model_kind(const std::string& s);  // "clip" | "meru"; ConfigError otherwise
-
 struct ModelOptions {
-  ModelKind kind = ModelKind::kMeru;
+  geometry::Geometry kind = geometry::Geometry::kLorentz;  // CLIP: kEuclidean; MERU: kLorentz
   VitOptions vision;
   TextOptions text;
   int64_t embed_dim = 512;
@@ -33,7 +30,7 @@ struct ModelOptions {
 
 // MERU's released sizes: "vit_s" (W384, 12 layers, 12 heads), "vit_b" (768, 12, 12), "vit_l"
 // (1024, 24, 16), patch 16 at 224, with the L12_W512 text encoder and embed_dim 512.
-ModelOptions model_preset(const std::string& name, ModelKind kind);
+ModelOptions model_preset(const std::string& name, geometry::Geometry kind);
 void validate(const ModelOptions& o);  // ConfigError naming the field
 
 class ContrastiveModelImpl : public torch::nn::Module {
@@ -59,7 +56,8 @@ class ContrastiveModelImpl : public torch::nn::Module {
   at::Tensor similarity(const at::Tensor& a, const at::Tensor& b) const;
 
   const ModelOptions& options() const { return o_; }
-  bool is_meru() const { return o_.kind == ModelKind::kMeru; }
+  geometry::Geometry geometry() const { return o_.kind; }
+  bool is_meru() const { return o_.kind == geometry::Geometry::kLorentz; }
 
   VisionTransformer visual{nullptr};
   TextTransformer textual{nullptr};

@@ -2,6 +2,7 @@
 #include "models/tokenizer.h"
 
 #include <ATen/ATen.h>
+#include <fmt/format.h>
 #include <unistd.h>
 #include <utf8proc.h>
 #include <zlib.h>
@@ -412,6 +413,18 @@ at::Tensor tokenize(const Tokenizer& tok, const std::vector<std::string>& texts,
   for (size_t r = 0; r < rows.size(); ++r)
     std::copy(rows[r].begin(), rows[r].end(), data + static_cast<int64_t>(r) * width);
   return out;
+}
+
+std::shared_ptr<const Tokenizer> checkpoint_tokenizer(const std::map<std::string, std::string>& extras,
+                                                      const std::string& vocab_file, const std::string& source) {
+  if (const auto word = extras.find("tokenizer"); word != extras.end()) {
+    return std::make_shared<WordTokenizer>(WordTokenizer::from_text(word->second, source + ":extras/tokenizer"));
+  }
+  RUNNER_CHECK(!vocab_file.empty(), ConfigError,
+               fmt::format("{}: no word vocabulary in its extras; set data.tokenizer=clip_bpe and data.vocab_file to "
+                           "CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz) for a released MERU/CLIP checkpoint",
+                           source));
+  return load_clip_bpe(vocab_file);
 }
 
 }  // namespace runner::models

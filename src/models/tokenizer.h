@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -58,6 +59,12 @@ std::vector<std::string> split_words(const std::string& cleaned);
 // num_merges < 0.
 std::unique_ptr<Tokenizer> load_clip_bpe(const std::string& vocab_gz_path,
                                          int64_t num_merges = kClipNumMerges);
+
+// The tokenizer a checkpoint's text encoder was trained with: its word vocabulary when `extras`
+// (the checkpoint's extras) hold one under "tokenizer", else CLIP's BPE from `vocab_file` (released
+// MERU/CLIP checkpoints). ConfigError naming `source` when neither is available.
+std::shared_ptr<const Tokenizer> checkpoint_tokenizer(const std::map<std::string, std::string>& extras,
+                                                      const std::string& vocab_file, const std::string& source);
 
 // Word-level vocabulary: pieces of clean_text/split_words. Ids: 0 is padding and never a word,
 // 1 = unknown, words from 2, then sot = V-2, eot = V-1. The pieces <|startoftext|> and

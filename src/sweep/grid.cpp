@@ -6,6 +6,9 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/files.h"
+#include "sweep/labels.h"
+#include "unlearn/registry.h"
 
 namespace runner::sweep {
 
@@ -30,26 +33,20 @@ std::string slug(const std::string& s, size_t max) {
 }
 
 config::Config load(const std::string& base, const std::vector<std::string>& overrides, const std::string& source) {
-  if (base.empty()) return config::parse_config("", source + " (defaults)", overrides);
-  return config::load_config(base, overrides);
-}
-
-std::string curvature_label(const config::Config& original) {
-  if (original.model.kind != "meru") return "euclidean";
-  return fmt::format("{}{}", original.model.curv_init, original.model.curv_learn ? " learned" : "");
-}
-
-std::string method_label(const config::UnlearnConfig& u) {
-  if (u.method != "hac") return u.method;
-  if (!u.entcal && !u.norm) return "hac-both";
-  if (!u.entcal) return "hac-entcal";
-  if (!u.norm) return "hac-norm";
-  return "hac";
+  config::Config c =
+      base.empty() ? config::parse_config("", source + " (defaults)", overrides) : config::load_config(base, overrides);
+  unlearn::check_method(c);
+  return c;
 }
 
 }  // namespace
 
 std::string job_config_path(const Job& j) { return (fs::path(j.dir) / "sweep_job.yaml").string(); }
+
+void write_job_config(const Job& j) {
+  fs::create_directories(j.dir);
+  core::write_file_atomically(job_config_path(j), config::to_yaml(j.cfg));
+}
 
 Grid expand(const config::SweepSpec& spec) {
   Grid g;
@@ -105,12 +102,12 @@ Grid expand(const config::SweepSpec& spec) {
       o.cfg.output.dir = o.dir;
       o.ranks = ranks;
       o.cost = static_cast<double>(o.cfg.train.steps * o.cfg.data.batch_size);
-      o.labels["curvature"] = curvature_label(o.cfg);
+      o.labels["curvature"] = curvature_label(o.cfg.model);
       auto [it, added] = original_index.emplace(o.id, g.originals.size());
       if (added) g.originals.push_back(o);
       p.needs = static_cast<int64_t>(it->second);
       p.cfg.unlearn.original = (fs::path(o.dir) / "model.pt").string();
-      p.labels["curvature"] = curvature_label(o.cfg);
+      p.labels["curvature"] = curvature_label(o.cfg.model);
     }
     RUNNER_CHECK(!p.cfg.unlearn.original.empty(), ConfigError,
                  fmt::format("{}: unlearn.original is empty; set it in the base config or add an originals: block",

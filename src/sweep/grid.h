@@ -41,5 +41,7 @@ Grid expand(const config::SweepSpec& spec);
 
 // The file the sweep writes each job's resolved config to before launching it.
 std::string job_config_path(const Job& j);
+// Writes the job's resolved config to job_config_path (creating its directory).
+void write_job_config(const Job& j);
 
 }  // namespace runner::sweep

@@ -1,7 +1,7 @@
-// The mpi backend: one MPI job packs many grid jobs. World rank 0 coordinates; the other ranks
-// form groups of the runs' rank count (sub-communicators); each group's leader asks rank 0 for
-// work, the group runs the job data-parallel in process, and the leader reports the outcome.
-// Originals first (longest first), then points whose original is COMPLETED (longest first).
+// The mpi backend (backend.h): one MPI job packs many grid jobs. World rank 0 coordinates; the
+// other ranks form groups of the runs' rank count (sub-communicators); each group's leader asks
+// rank 0 for work, the group runs the job data-parallel in process, and the leader reports the
+// outcome. Originals first (longest first), then points whose original is COMPLETED (longest first).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,14 +10,19 @@
 
 #include <ATen/ATen.h>
 
+#include "comm/runtime.h"
 #include "core/error.h"
 #include "core/log.h"
-#include "sweep/sweep.h"
-#include "train/run_dir.h"
+#include "sweep/backend.h"
+#include "sweep/report.h"
+#include "sweep/status.h"
+#include "train/signals.h"
 
 namespace runner::sweep {
 
 namespace {
+
+using train::RunStatus;
 
 constexpr int kTagAsk = 71, kTagJob = 72;
 constexpr int64_t kStop = -1;
@@ -26,17 +31,20 @@ constexpr int64_t kStage = 1LL << 40;
 // What a leader reports with its next request.
 enum Outcome : int64_t { kFirst = 0, kDone = 1, kFailed = 2, kPreempted = 3 };
 
+const Job& job_of(const Grid& g, int64_t code) {
+  const auto index = static_cast<size_t>(code % kStage);
+  return code / kStage == 0 ? g.originals[index] : g.points[index];
+}
+
 struct Coordinator {
-  Grid& g;
+  const Grid& g;
   const SweepOptions& o;
   std::deque<int64_t> originals, points;  // waiting, longest first
   std::map<int, int64_t> running;         // leader rank -> job
   int64_t failed = 0, completed = 0;
   bool stop = false;
 
-  const Job& job(int64_t code) const {
-    return code / kStage == 0 ? g.originals[static_cast<size_t>(code % kStage)] : g.points[static_cast<size_t>(code % kStage)];
-  }
+  const Job& job(int64_t code) const { return job_of(g, code); }
   bool original_running(int64_t index) const {
     for (const auto& [leader, code] : running) {
       if (code / kStage == 0 && code % kStage == index) return true;
@@ -54,7 +62,7 @@ struct Coordinator {
     bool waiting = false;
     for (auto it = points.begin(); it != points.end(); ++it) {
       const Job& p = g.points[static_cast<size_t>(*it % kStage)];
-      if (p.needs < 0 || job_status(g.originals[static_cast<size_t>(p.needs)]) == "COMPLETED") {
+      if (original_done(g, p)) {
         const int64_t c = *it;
         points.erase(it);
         return c;
@@ -65,21 +73,16 @@ struct Coordinator {
   }
 };
 
-bool wants(const Job& j, const SweepOptions& o) {
-  const std::string s = job_status(j);
-  return s != "COMPLETED" && (s != "FAILED" || o.rerun_failed);
-}
-
-int coordinate(Grid& g, const SweepOptions& o, const dist::CommPtr& world, int groups, int group_size) {
+int coordinate(const Grid& g, const SweepOptions& o, const comm::CommPtr& world, int groups, int group_size) {
   Coordinator c{g, o, {}, {}, {}};
   auto longest_first = [&](std::deque<int64_t>& q) {
     std::stable_sort(q.begin(), q.end(), [&](int64_t a, int64_t b) { return c.job(a).cost > c.job(b).cost; });
   };
   for (size_t i = 0; i < g.originals.size(); ++i) {
-    if (wants(g.originals[i], o)) c.originals.push_back(static_cast<int64_t>(i));
+    if (should_run(job_status(g.originals[i]), o.rerun_failed)) c.originals.push_back(static_cast<int64_t>(i));
   }
   for (size_t i = 0; i < g.points.size(); ++i) {
-    if (wants(g.points[i], o)) c.points.push_back(kStage + static_cast<int64_t>(i));
+    if (should_run(job_status(g.points[i]), o.rerun_failed)) c.points.push_back(kStage + static_cast<int64_t>(i));
   }
   longest_first(c.originals);
   longest_first(c.points);
@@ -122,11 +125,10 @@ int coordinate(Grid& g, const SweepOptions& o, const dist::CommPtr& world, int g
   return c.stop ? train::kExitPreempted : 0;
 }
 
-}  // namespace
-
-int run_sweep_mpi(const config::SweepSpec& spec, const SweepOptions& o, const dist::CommPtr& world,
-                  const InProcess& run) {
-  Grid g = expand(spec);
+// The sweep on `world` (MPI initialised): every rank runs this.
+int run_in_world(const config::SweepSpec& spec, const SweepOptions& o, const char* backend,
+                 const comm::CommPtr& world, const InProcess& run) {
+  const Grid g = expand(spec);
   const int size = world->world_size(), rank = world->rank();
   int64_t group_size = 1;
   for (const auto& p : g.points) group_size = std::max(group_size, p.ranks);
@@ -144,12 +146,12 @@ int run_sweep_mpi(const config::SweepSpec& spec, const SweepOptions& o, const di
                                   group_size, size));
   }
   train::install_preemption_handlers();
-  if (rank == 0) write_manifest(g, spec, o);
+  if (rank == 0) write_manifest(g, spec, backend, o.command);
   // Ranks beyond the last full group idle in their own color.
   const int color = rank == 0 ? 0 : (rank - 1) / static_cast<int>(group_size) < groups
                                         ? 1 + (rank - 1) / static_cast<int>(group_size)
                                         : groups + 1;
-  const dist::CommPtr group = world->split(color, rank);
+  const comm::CommPtr group = world->split(color, rank);
   int code = 0;
   if (rank == 0) {
     code = coordinate(g, o, world, groups, static_cast<int>(group_size));
@@ -164,7 +166,7 @@ int run_sweep_mpi(const config::SweepSpec& spec, const SweepOptions& o, const di
       group->broadcast(job, 0);
       const int64_t c = job[0].item<int64_t>();
       if (c == kStop) break;
-      const Job& j = c / kStage == 0 ? g.originals[static_cast<size_t>(c % kStage)] : g.points[static_cast<size_t>(c % kStage)];
+      const Job& j = job_of(g, c);
       int rc = 1;
       try {
         rc = run(j, group);
@@ -172,19 +174,34 @@ int run_sweep_mpi(const config::SweepSpec& spec, const SweepOptions& o, const di
         core::log_warn("sweep: {} failed: {}", j.id, std::string(e.what()).substr(0, std::string(e.what()).find('\n')));
       }
       group->barrier();
-      outcome = rc == 0 && job_status(j) == "COMPLETED" ? kDone : rc == train::kExitPreempted ? kPreempted : kFailed;
+      outcome = rc == 0 && job_status(j) == RunStatus::kCompleted ? kDone
+                : rc == train::kExitPreempted                     ? kPreempted
+                                                                  : kFailed;
     }
   }
   world->barrier();
   at::Tensor c = at::full({1}, static_cast<int64_t>(code), at::kLong);
   world->broadcast(c, 0);
   if (rank == 0) {
-    write_manifest(g, spec, o);
+    write_manifest(g, spec, backend, o.command);
     const int summary = summarize(g);
     if (c[0].item<int64_t>() == 0) c[0] = summary;
   }
   world->broadcast(c, 0);
   return static_cast<int>(c[0].item<int64_t>());
+}
+
+}  // namespace
+
+int MpiBackend::run(const config::SweepSpec& spec) {
+  if (common_.dry_run) {  // as the other backends: list the grid, start nothing (not even MPI)
+    print_grid(expand(spec));
+    return 0;
+  }
+  const comm::CommPtr world = comm::init_world({});
+  const int code = run_in_world(spec, common_, name(), world, mpi_.run);
+  comm::finalize_world();
+  return code;
 }
 
 }  // namespace runner::sweep

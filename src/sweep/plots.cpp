@@ -1,7 +1,6 @@
 // Figures of `hac collect` (results.h): data files and gnuplot scripts written beside the PNG and
 // PDF they make, so a user can restyle them.
 #include <fmt/format.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,7 +15,9 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "eval/samples.h"
+#include "sweep/labels.h"
 #include "sweep/results.h"
+#include "sweep/shell.h"
 
 namespace runner::sweep {
 
@@ -25,17 +26,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-int shell_status(const std::string& cmd) {
-  const int s = std::system(cmd.c_str());
-  return WIFEXITED(s) ? WEXITSTATUS(s) : 128;
-}
 
 std::string num(double v) { return std::isnan(v) ? "NaN" : fmt::format("{:.6g}", v); }
 
@@ -136,7 +126,10 @@ std::vector<std::string> accuracy_figure(const fs::path& dir, const std::string&
 const RunRecord* representative(const std::vector<RunRecord>& runs) {
   const RunRecord* best = nullptr;
   for (const auto& r : runs) {
-    if (r.kind != "unlearn" || r.model != "meru" || r.variant != "hac" || r.status != "COMPLETED") continue;
+    if (r.kind != "unlearn" || r.model != "meru" || r.variant != "hac" ||
+        r.run_status != train::RunStatus::kCompleted) {
+      continue;
+    }
     if (!fs::exists(fs::path(r.abs_dir) / "eval" / "samples.csv")) continue;
     if (best == nullptr || r.concepts < best->concepts) best = &r;
   }
@@ -298,7 +291,7 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   // Accuracy vs number of concepts: one line per (model, method) at each model's most common curvature.
   std::map<std::string, std::map<std::string, int>> curv_count;
   for (const auto& r : runs) {
-    if (r.kind == "unlearn" && r.status == "COMPLETED") curv_count[r.model][r.curvature] += 1;
+    if (r.kind == "unlearn" && r.run_status == train::RunStatus::kCompleted) curv_count[r.model][r.curvature] += 1;
   }
   std::map<std::string, std::string> main_curv;
   for (const auto& [model, counts] : curv_count) {
@@ -310,7 +303,7 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   std::map<std::string, std::string> style;  // series -> colour by method, dashes and marks by model
   std::set<std::string> curvs;
   for (const auto& r : runs) {
-    if (r.kind != "unlearn" || r.status != "COMPLETED") continue;
+    if (r.kind != "unlearn" || r.run_status != train::RunStatus::kCompleted) continue;
     if (r.curvature == main_curv[r.model]) {
       const std::string name = r.model + " " + r.variant + (r.setting.empty() ? "" : " (" + r.setting + ")");
       if (std::find_if(series.begin(), series.end(), [&](auto& s) { return s.second == name; }) == series.end()) {

@@ -15,6 +15,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "sweep/labels.h"
 
 namespace runner::sweep {
 
@@ -35,32 +36,12 @@ void flatten(const json& j, const std::string& prefix, std::map<std::string, dou
   }
 }
 
-std::string variant_of(const config::UnlearnConfig& u) {
-  if (u.method != "hac") return u.method;
-  if (!u.entcal && !u.norm) return "hac-both";
-  if (!u.entcal) return "hac-entcal";
-  if (!u.norm) return "hac-norm";
-  return "hac";
-}
-
-// The original's curvature from its config.yaml beside model.pt ("" when unknown).
-std::string original_curvature(const std::string& original) {
-  const fs::path cfg = fs::path(original).parent_path() / "config.yaml";
-  if (original.empty() || !fs::exists(cfg)) return "";
-  try {
-    const config::Config c = config::load_config(cfg.string());
-    if (c.model.kind != "meru") return "euclidean";
-    return fmt::format("{}{}", c.model.curv_init, c.model.curv_learn ? " learned" : "");
-  } catch (const std::exception&) {
-    return "";
-  }
-}
-
 RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
   RunRecord rec;
   rec.abs_dir = file.parent_path().string();
   rec.dir = fs::relative(file.parent_path(), root).string();
   rec.status = r.value("status", "");
+  rec.run_status = train::parse_run_status(rec.status);
   rec.kind = r.value("kind", "");
   rec.method = r.value("method", "");
   rec.run_id = r.value("run_id", "");
@@ -76,7 +57,7 @@ RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
   }
   config::Config c;
   if (r.contains("config") && r["config"].is_string()) c = config::parse_config(r["config"].get<std::string>(), file.string());
-  rec.variant = rec.kind == "unlearn" ? variant_of(c.unlearn) : rec.method;
+  rec.variant = rec.kind == "unlearn" ? method_label(c.unlearn) : rec.method;
   rec.seed = c.train.seed;
   {
     // The config without what the table shows elsewhere: seeds, forget set, paths, outputs.
@@ -107,7 +88,8 @@ RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
   if (curv != rec.metrics.end()) {
     rec.model = std::isnan(curv->second) ? "clip" : "meru";
   } else {
-    rec.model = rec.kind == "unlearn" && original_curvature(c.unlearn.original) == "euclidean" ? "clip" : c.model.kind;
+    const bool euclidean = rec.kind == "unlearn" && original_curvature_label(c.unlearn.original) == "euclidean";
+    rec.model = euclidean ? "clip" : c.model.kind;
   }
   if (r.contains("labels") && r["labels"].is_object()) {
     for (const auto& [k, v] : r["labels"].items()) rec.labels[k] = v.is_string() ? v.get<std::string>() : v.dump();
@@ -117,9 +99,9 @@ RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
   } else if (rec.model == "clip") {
     rec.curvature = "euclidean";
   } else {
-    rec.curvature = rec.kind == "unlearn" ? original_curvature(c.unlearn.original) : "";
+    rec.curvature = rec.kind == "unlearn" ? original_curvature_label(c.unlearn.original) : "";
     if (rec.curvature.empty()) {
-      rec.curvature = rec.kind == "train" ? fmt::format("{}{}", c.model.curv_init, c.model.curv_learn ? " learned" : "")
+      rec.curvature = rec.kind == "train"           ? curvature_value(c.model)
                       : curv != rec.metrics.end() ? fmt::format("{:.3g}", curv->second)
                                                   : "?";
     }
@@ -159,10 +141,10 @@ Stat stat_of(const std::vector<double>& v) {
   return s;
 }
 
-std::string cell_text(const Stat& s, bool latex) {
+std::string cell_text(const Stat& s, bool latex, int decimals) {
   if (s.n == 0) return latex ? "--" : "—";
-  if (s.n == 1) return fmt::format("{:.1f}", s.mean);
-  return fmt::format(latex ? "{:.1f} $\\pm$ {:.1f}" : "{:.1f} ± {:.1f}", s.mean, s.std);
+  if (s.n == 1) return fmt::format("{:.{}f}", s.mean, decimals);
+  return fmt::format(latex ? "{:.{}f} $\\pm$ {:.{}f}" : "{:.{}f} ± {:.{}f}", s.mean, decimals, s.std, decimals);
 }
 
 std::string tex_escape(const std::string& s) {
@@ -174,9 +156,66 @@ std::string tex_escape(const std::string& s) {
   return out;
 }
 
-// The main table: rows (model, variant, curvature); per #concepts forget and retain top-1; then
-// over all concept counts the audit's forget non-member share, the gap to retrain and MERU's
-// share of forget images in their own caption's cone.
+// ---- The main table's columns: each once, in table order ------------------------------------
+// write_tables builds the markdown, LaTeX and CSV headers, the cells and the markdown legend from
+// this list, so a new column is one entry.
+
+enum class Better { kNeither, kLower, kHigher };  // the header's direction arrow
+enum class Over {
+  kEachK,      // one column per number of forgotten concepts k (all of them before the other columns)
+  kAllK,       // one column over every k
+  kShiftAllK,  // over every k, the metric minus the original's ("before." + metric)
+};
+struct TableColumn {
+  const char* metric;  // key of result.json's metrics, flattened with '.'
+  const char* head;    // markdown header (kEachK: then "@k")
+  const char* tex;     // LaTeX header (kEachK: then "@k")
+  Better better;
+  Over over;
+  int decimals;        // digits after the point in the cells
+  const char* legend;  // its part of the markdown legend ("": none)
+};
+const TableColumn kMainColumns[] = {
+    {"zero_shot.forget_top1", "forget", "F", Better::kLower, Over::kEachK, 1,
+     "forget/retain: zero-shot macro top-1 (%) on the forget / retain classes at each number of forgotten concepts"},
+    {"zero_shot.retain_top1", "retain", "R", Better::kHigher, Over::kEachK, 1, ""},
+    {"audit.forget_nonmember", "audit non-member", "audit", Better::kHigher, Over::kAllK, 1,
+     "audit: % of forget pairs the membership audit calls non-member"},
+    {"audit.gap_to_retrain", "gap to retrain", "gap", Better::kNeither, Over::kAllK, 1,
+     "gap: that share minus the retrain reference's"},
+    {"hierarchy.forget.own_cone", "forget in own cone", "cone", Better::kNeither, Over::kAllK, 1,
+     "cone: % of forget images inside their own caption's entailment cone"},
+    {"hierarchy.forget.image_dist0", "Δ dist0 forget img", "$\\Delta d_0$", Better::kNeither, Over::kShiftAllK, 1,
+     "Δ dist0: change of the forget images' mean distance to the origin"},
+};
+
+// One column of a written table: its entry and, for kEachK, its number of forgotten concepts.
+struct ExpandedColumn {
+  const TableColumn* column;
+  int64_t k;
+  std::string head(bool latex) const {
+    std::string h = latex ? column->tex : column->head;
+    if (column->over == Over::kEachK) h += fmt::format("@{}", k);
+    if (column->better == Better::kLower) h += latex ? "$\\downarrow$" : " ↓";
+    if (column->better == Better::kHigher) h += latex ? "$\\uparrow$" : " ↑";
+    return h;
+  }
+  std::string csv_name() const {
+    return column->over == Over::kEachK ? fmt::format("{}@{}", column->metric, k) : column->metric;
+  }
+  // The value of one run (NaN when it has no such metric or another k).
+  double value(const RunRecord& r) const {
+    if (column->over == Over::kEachK && r.concepts != k) return kNaN;
+    auto get = [&](const std::string& m) {
+      const auto it = r.metrics.find(m);
+      return it == r.metrics.end() ? kNaN : it->second;
+    };
+    const std::string metric = column->metric;
+    return column->over == Over::kShiftAllK ? get(metric) - get("before." + metric) : get(metric);
+  }
+};
+
+// The main table: rows (model, variant, curvature, setting), columns from kMainColumns.
 void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, CollectSummary& summary) {
   using Key = std::tuple<std::string, int, std::string, std::string, std::string>;  // model, rank, variant, curvature, setting
   std::map<Key, std::vector<const RunRecord*>> rows;
@@ -186,29 +225,27 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
     if (r.kind != "unlearn") continue;
     rows[{r.model, variant_rank(r.variant), r.variant, r.curvature, r.setting}].push_back(&r);
     ks.insert(r.concepts);
-    if (r.status != "COMPLETED" || !r.metrics.count("zero_shot.forget_top1")) incomplete.push_back(&r);
+    if (r.run_status != train::RunStatus::kCompleted || !r.metrics.count("zero_shot.forget_top1")) {
+      incomplete.push_back(&r);
+    }
   }
-  struct Col {
-    std::string head, tex, metric;
-    int64_t k;  // -1: over every k
-  };
-  std::vector<Col> cols;
+  std::vector<ExpandedColumn> cols;
   for (int64_t k : ks) {
-    cols.push_back({fmt::format("forget@{} ↓", k), fmt::format("F@{}$\\downarrow$", k), "zero_shot.forget_top1", k});
-    cols.push_back({fmt::format("retain@{} ↑", k), fmt::format("R@{}$\\uparrow$", k), "zero_shot.retain_top1", k});
+    for (const auto& c : kMainColumns) {
+      if (c.over == Over::kEachK) cols.push_back({&c, k});
+    }
   }
-  cols.push_back({"audit non-member ↑", "audit$\\uparrow$", "audit.forget_nonmember", -1});
-  cols.push_back({"gap to retrain", "gap", "audit.gap_to_retrain", -1});
-  cols.push_back({"forget in own cone", "cone", "hierarchy.forget.own_cone", -1});
-  cols.push_back({"Δ dist0 forget img", "$\\Delta d_0$", "hierarchy.forget.image_dist0", -2});
+  for (const auto& c : kMainColumns) {
+    if (c.over != Over::kEachK) cols.push_back({&c, -1});
+  }
   std::string md = "| model | method | curvature |", sep = "| --- | --- | --- |";
   std::string tex = "\\begin{tabular}{lll" + std::string(cols.size(), 'r') + "}\n\\toprule\nmodel & method & curvature";
   std::string csv = "model,method,curvature";
   for (const auto& c : cols) {
-    md += " " + c.head + " |";
+    md += " " + c.head(false) + " |";
     sep += " ---: |";
-    tex += " & " + c.tex;
-    csv += fmt::format(",{0}_mean,{0}_std,{0}_n", csv_cell(c.k >= 0 ? fmt::format("{}@{}", c.metric, c.k) : c.metric));
+    tex += " & " + c.head(true);
+    csv += fmt::format(",{0}_mean,{0}_std,{0}_n", csv_cell(c.csv_name()));
   }
   md += "\n" + sep + "\n";
   tex += " \\\\\n\\midrule\n";
@@ -221,18 +258,10 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
     csv += fmt::format("{},{},{}", model, csv_cell(label), csv_cell(curvature));
     for (const auto& c : cols) {
       std::vector<double> v;
-      for (const RunRecord* r : list) {
-        if (c.k >= 0 && r->concepts != c.k) continue;
-        auto get = [&](const std::string& m) {
-          const auto it = r->metrics.find(m);
-          return it == r->metrics.end() ? kNaN : it->second;
-        };
-        // -2: the shift of the metric from the original ("before") to after.
-        v.push_back(c.k == -2 ? get(c.metric) - get("before." + c.metric) : get(c.metric));
-      }
+      for (const RunRecord* r : list) v.push_back(c.value(*r));
       const Stat s = stat_of(v);
-      md += " " + cell_text(s, false) + " |";
-      tex += " & " + cell_text(s, true);
+      md += " " + cell_text(s, false, c.column->decimals) + " |";
+      tex += " & " + cell_text(s, true, c.column->decimals);
       csv += fmt::format(",{},{},{}", num(s.mean), num(s.std), s.n);
     }
     md += "\n";
@@ -240,10 +269,11 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
     csv += "\n";
   }
   tex += "\\bottomrule\n\\end{tabular}\n";
-  md += "\nCells: mean ± sample std over seeds (one value: no ±); forget/retain: zero-shot macro top-1 (%) on the "
-        "forget / retain classes at each number of forgotten concepts; audit: % of forget pairs the membership "
-        "audit calls non-member; gap: that share minus the retrain reference's; cone: % of forget images inside "
-        "their own caption's entailment cone; Δ dist0: change of the forget images' mean distance to the origin.\n";
+  md += "\nCells: mean ± sample std over seeds (one value: no ±)";
+  for (const auto& c : kMainColumns) {
+    if (*c.legend != '\0') md += std::string("; ") + c.legend;
+  }
+  md += ".\n";
   if (!incomplete.empty()) {
     md += "\nRuns without metrics (shown as —):\n\n";
     tex += "% Runs without metrics:\n";
@@ -303,13 +333,6 @@ void assign_settings(std::vector<RunRecord>& runs) {
   }
 }
 
-int variant_rank(const std::string& v) {
-  static const std::vector<std::string> order = {"none", "retrain", "ft", "ga", "ng", "l1", "ac",
-                                                 "hac", "hac-entcal", "hac-norm", "hac-both"};
-  const auto it = std::find(order.begin(), order.end(), v);
-  return it == order.end() ? static_cast<int>(order.size()) : static_cast<int>(it - order.begin());
-}
-
 std::vector<RunRecord> read_runs(const std::string& dir, const std::string& skip, int64_t* unreadable) {
   std::vector<fs::path> files;
   const fs::path skip_path = skip.empty() ? fs::path() : fs::weakly_canonical(skip);
@@ -346,9 +369,9 @@ CollectSummary collect(const CollectOptions& o) {
   std::string lng = "run_id,dir,status,kind,method,variant,model,concepts,forget,curvature,seed,world_size,metric,value\n";
   for (const auto& r : runs) {
     ++summary.runs;
-    summary.completed += r.status == "COMPLETED";
-    summary.failed += r.status == "FAILED";
-    summary.incomplete += r.status != "COMPLETED" && r.status != "FAILED";
+    summary.completed += r.run_status == train::RunStatus::kCompleted;
+    summary.failed += r.run_status == train::RunStatus::kFailed;
+    summary.incomplete += r.run_status != train::RunStatus::kCompleted && r.run_status != train::RunStatus::kFailed;
     const std::string head = fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}", r.run_id, csv_cell(r.dir), r.status,
                                          r.kind, r.method, r.variant, r.model, r.concepts, csv_cell(r.forget),
                                          csv_cell(r.curvature), r.seed, r.world_size);

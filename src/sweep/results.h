@@ -8,13 +8,16 @@
 #include <string>
 #include <vector>
 
+#include "train/result_file.h"
+
 namespace runner::sweep {
 
 // One run as the tables see it.
 struct RunRecord {
   std::string dir;          // relative to the collected folder
   std::string abs_dir;
-  std::string run_id, status, kind, method, error;
+  std::string run_id, status, kind, method, error;  // status: as result.json writes it (the long CSV)
+  train::RunStatus run_status = train::RunStatus::kAbsent;  // status parsed: what comparisons use
   std::string variant;      // method, or hac / hac-entcal / hac-norm / hac-both
   std::string model;        // clip | meru
   std::string forget;       // names joined by "+"
@@ -57,9 +60,6 @@ void add_retrain_gaps(std::vector<RunRecord>& runs);
 // Throws IoError naming gnuplot when figures are wanted and it cannot run.
 CollectSummary collect(const CollectOptions& o);
 
-// The variant order of the tables: none, retrain, ft, ga, ng, l1, ac, hac, hac-entcal, hac-norm,
-// hac-both, then others alphabetically.
-int variant_rank(const std::string& variant);
 
 // Figures (plots.cpp): writes PNG + PDF and their gnuplot scripts and data into out/figures.
 std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const std::string& out,

@@ -1,10 +1,10 @@
-// The slurm backend: one job array per stage (originals, then points; one array per rank count,
-// split above MaxArraySize, throttled with %K), each task `srun --mpi=pmix hac sweep SPEC --job
-// stage:I`, preemption by --signal=USR2 with checkpoint and requeue, and a dependent collect job.
+// The slurm backend (backend.h): one job array per stage (originals, then points; one array per
+// rank count, split above MaxArraySize, throttled with %K), each task `srun --mpi=pmix hac sweep
+// SPEC --job stage:I` (run_one_job), preemption by --signal=USR2 with checkpoint and requeue, and
+// a dependent collect job.
 #include <fmt/format.h>
-#include <sys/wait.h>
 
-#include <cstdio>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <thread>
@@ -12,7 +12,10 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/log.h"
-#include "sweep/sweep.h"
+#include "sweep/backend.h"
+#include "sweep/report.h"
+#include "sweep/shell.h"
+#include "sweep/status.h"
 
 namespace runner::sweep {
 
@@ -20,31 +23,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Runs a shell command, returns its stdout; throws IoError naming it on a non-zero exit.
-std::string shell(const std::string& cmd) {
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (p == nullptr) throw IoError(fmt::format("cannot run: {}", cmd));
-  std::string out;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = ::pclose(p);
-  if (status != 0) {
-    throw IoError(fmt::format("`{}` failed (exit {}): {}", cmd, WIFEXITED(status) ? WEXITSTATUS(status) : -1, out));
-  }
-  return out;
-}
-
-std::string quote(const std::string& s) {
-  std::string out = "'";
-  for (char ch : s) out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
-  return out + "'";
-}
-
-int64_t max_array_size(const SweepOptions& o) {
+int64_t max_array_size(const SlurmOptions& o) {
   if (o.max_array > 0) return o.max_array;
   try {
-    const std::string conf = shell("scontrol show config 2>/dev/null | grep -i '^MaxArraySize'");
+    const std::string conf = shell_output("scontrol show config 2>/dev/null | grep -i '^MaxArraySize'");
     const auto eq = conf.find('=');
     if (eq != std::string::npos) return std::max<int64_t>(1, std::stoll(conf.substr(eq + 1)) - 1);
   } catch (const std::exception&) {
@@ -58,7 +40,7 @@ struct Array {
   std::vector<size_t> jobs;        // grid indices
 };
 
-std::string array_script(const Array& a, const std::string& list_file, const std::string& log_dir, const SweepOptions& o,
+std::string array_script(const Array& a, const std::string& list_file, const std::string& log_dir, const SlurmOptions& o,
                          const std::string& hac, const std::string& spec) {
   std::string s = "#!/bin/bash\n";
   s += fmt::format("#SBATCH --job-name=hac-{}\n", a.stage);
@@ -83,8 +65,15 @@ std::string array_script(const Array& a, const std::string& list_file, const std
 
 }  // namespace
 
-int submit_slurm(const Grid& g, const config::SweepSpec& spec, const SweepOptions& o) {
-  const std::string hac = o.hac.empty() ? fs::read_symlink("/proc/self/exe").string() : o.hac;
+int SlurmBackend::run(const config::SweepSpec& spec) {
+  const Grid g = expand(spec);
+  if (common_.dry_run) {
+    print_grid(g);
+    return 0;
+  }
+  write_manifest(g, spec, name(), common_.command);
+  const SlurmOptions& o = slurm_;
+  const std::string hac = hac_executable(common_.hac);
   const std::string spec_path = fs::absolute(o.spec_path).string();
   const fs::path sdir = fs::absolute(fs::path(g.dir) / "slurm");
   fs::create_directories(sdir);
@@ -95,8 +84,7 @@ int submit_slurm(const Grid& g, const config::SweepSpec& spec, const SweepOption
                                     {"points", &g.points}}) {
     std::map<int64_t, std::vector<size_t>> by_ranks;
     for (size_t i = 0; i < list->size(); ++i) {
-      const std::string st = job_status((*list)[i]);
-      if (st == "COMPLETED" || (st == "FAILED" && !o.rerun_failed)) continue;
+      if (!should_run(job_status((*list)[i]), common_.rerun_failed)) continue;
       by_ranks[(*list)[i].ranks].push_back(i);
     }
     for (const auto& [ranks, jobs] : by_ranks) {
@@ -125,7 +113,7 @@ int submit_slurm(const Grid& g, const config::SweepSpec& spec, const SweepOption
       cmd += " --dependency=afterany" + dep;
     }
     cmd += " " + quote(script);
-    std::string id = shell(cmd);
+    std::string id = shell_output(cmd);
     id = id.substr(0, id.find_first_of(";\n"));
     (a.stage == "originals" ? original_ids : point_ids).push_back(id);
     core::log_info("sweep: submitted {} array {} ({} job(s), {} rank(s) each): {}", a.stage, id, a.jobs.size(), a.ranks,
@@ -141,16 +129,43 @@ int submit_slurm(const Grid& g, const config::SweepSpec& spec, const SweepOption
   std::string dep;
   for (const auto& id : original_ids) dep += ":" + id;
   for (const auto& id : point_ids) dep += ":" + id;
-  std::string cid = shell(fmt::format("sbatch --parsable {} {}", dep.empty() ? "" : "--dependency=afterany" + dep,
-                                      quote(collect_script)));
+  std::string cid = shell_output(fmt::format("sbatch --parsable {} {}",
+                                             dep.empty() ? "" : "--dependency=afterany" + dep, quote(collect_script)));
   cid = cid.substr(0, cid.find_first_of(";\n"));
   fmt::print("sweep {}: submitted {} array(s) and collect job {}; scripts in {}\n", g.name, arrays.size(), cid,
              sdir.string());
   if (!o.wait) return 0;
-  while (!shell(fmt::format("squeue -h -j {} 2>/dev/null || true", cid)).empty()) {
+  while (!shell_output(fmt::format("squeue -h -j {} 2>/dev/null || true", cid)).empty()) {
     std::this_thread::sleep_for(std::chrono::seconds(2));
   }
   return summarize(g);
+}
+
+int run_one_job(const config::SweepSpec& spec, const std::string& which, const comm::CommPtr& world,
+                const InProcess& run) {
+  const Grid g = expand(spec);
+  const auto colon = which.find(':');
+  const std::string stage = which.substr(0, colon);
+  int64_t index = -1;
+  try {
+    index = std::stoll(which.substr(colon + 1));
+  } catch (const std::exception&) {
+  }
+  const std::vector<Job>* list = stage == "originals" ? &g.originals : stage == "points" ? &g.points : nullptr;
+  if (colon == std::string::npos || list == nullptr || index < 0 || index >= static_cast<int64_t>(list->size())) {
+    throw UsageError(fmt::format("--job '{}': expected originals:I or points:I with I below {} / {}", which,
+                                 g.originals.size(), g.points.size()));
+  }
+  const Job& j = (*list)[static_cast<size_t>(index)];
+  // The submitter chose this job, so a FAILED one runs again; a COMPLETED one (a task that ran
+  // before) has nothing left to do.
+  if (!should_run(job_status(j), /*rerun_failed=*/true)) {
+    if (world->rank() == 0) core::log_info("sweep: {} is COMPLETED; nothing to do", j.id);
+    return 0;
+  }
+  if (world->rank() == 0) write_job_config(j);
+  world->barrier();
+  return run(j, world);
 }
 
 }  // namespace runner::sweep

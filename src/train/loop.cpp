@@ -16,10 +16,12 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "data/loader.h"
-#include "dist/autograd_ops.h"
 #include "geometry/lorentz.h"
-#include "train/run_dir.h"
+#include "train/checkpoint_files.h"
+#include "train/result_file.h"
 #include "train/session.h"
+#include "train/signals.h"
+#include "train/step.h"
 
 namespace runner::train {
 
@@ -39,7 +41,7 @@ std::string format_duration(double s) {
 }
 
 // Distinct host names of the ranks, in rank order of first appearance.
-std::vector<std::string> gather_hosts(const dist::CommPtr& comm) {
+std::vector<std::string> gather_hosts(const comm::CommPtr& comm) {
   constexpr int64_t kLen = 64;
   at::Tensor mine = at::zeros({kLen}, at::kByte);
   const std::string& h = core::host_name();
@@ -55,7 +57,7 @@ std::vector<std::string> gather_hosts(const dist::CommPtr& comm) {
 
 class Run {
  public:
-  Run(const config::Config& cfg, dist::CommPtr comm, const RunInfo& info, bool unlearning)
+  Run(const config::Config& cfg, comm::CommPtr comm, const RunInfo& info, bool unlearning)
       : cfg_(cfg), comm_(std::move(comm)), info_(info), unlearning_(unlearning),
         dir_(cfg.output.dir), ckpt_dir_((fs::path(cfg.output.dir) / "checkpoints").string()),
         result_((fs::path(cfg.output.dir) / "result.json").string()), hash_(config::semantic_hash(cfg)) {}
@@ -66,7 +68,7 @@ class Run {
 
  private:
   bool rank0() const { return comm_->rank() == 0; }
-  void write_result(const std::string& status, const std::string& error = "");
+  void write_result(RunStatus status, const std::string& error = "");
   void start_result();
   int64_t resume(AdamW& opt);
   models::Checkpoint checkpoint_of(int64_t step, const AdamW* opt) const;
@@ -79,7 +81,7 @@ class Run {
   void open_loss_log(int64_t resumed_step);
 
   config::Config cfg_;
-  dist::CommPtr comm_;
+  comm::CommPtr comm_;
   RunInfo info_;
   bool unlearning_;
   std::string dir_, ckpt_dir_;
@@ -97,7 +99,7 @@ class Run {
   bool started_ = false;
 };
 
-void Run::write_result(const std::string& status, const std::string& error) {
+void Run::write_result(RunStatus status, const std::string& error) {
   if (!rank0()) return;
   const double wall = elapsed_before_ + seconds_since(start_);
   json cost;
@@ -117,7 +119,7 @@ void Run::write_result(const std::string& status, const std::string& error) {
 
 void Run::fail(const std::string& what) noexcept {
   try {
-    if (started_) write_result("FAILED", what.substr(0, what.find('\n')));
+    if (started_) write_result(RunStatus::kFailed, what.substr(0, what.find('\n')));
   } catch (const std::exception& e) {
     core::log_warn("could not record FAILED in {}: {}", result_.path(), e.what());
   }
@@ -317,13 +319,13 @@ int Run::run() {
   if (rank0()) fs::create_directories(ckpt_dir_);
   comm_->barrier();
   const std::string result_path = result_.path();
-  if (cfg_.output.resume && ResultFile::read_status(result_path) == "COMPLETED" &&
+  if (cfg_.output.resume && ResultFile::read_status(result_path) == RunStatus::kCompleted &&
       fs::exists(fs::path(dir_) / "model.pt")) {
     core::log_info("{}: already COMPLETED; nothing to do (output.resume=false runs it again)", result_path);
     return 0;
   }
   start_result();
-  write_result("RUNNING");
+  write_result(RunStatus::kRunning);
   s_ = make_session(cfg_, comm_, unlearning_);
   if (rank0()) core::write_file_atomically((fs::path(dir_) / "config.yaml").string(), config::to_yaml(cfg_));
   is_forget_.assign(static_cast<size_t>(s_.file->info().splits.at("train").size), 0);
@@ -343,19 +345,13 @@ int Run::run() {
   if (!s_.method->trains()) {
     save_final();
     evaluate();
-    write_result("COMPLETED");
+    write_result(RunStatus::kCompleted);
     comm_->barrier();  // result.json is final before any rank returns
     return 0;
   }
 
-  std::vector<std::pair<std::string, at::Tensor>> trainable;
-  for (const auto& item : s_.model->named_parameters()) {
-    if (item.value().requires_grad()) trainable.emplace_back(item.key(), item.value());
-  }
-  AdamW opt(trainable, s_.adamw);
-  std::vector<at::Tensor> params;
-  for (auto& [name, p] : trainable) params.push_back(p);
-  dist::GradReducer reducer(comm_, params);
+  TrainStep stepper(*s_.model, *s_.method, s_.ctx, s_.adamw);
+  AdamW& opt = stepper.optimizer();
   const int64_t start_step = resume(opt);
   open_loss_log(start_step);
 
@@ -383,37 +379,19 @@ int Run::run() {
       loader.start_epoch(step / per_epoch, 0);
       batch = loader.next();
     }
-    opt.zero_grad();
-    const unlearn::Terms terms = s_.method->loss(s_.ctx, features(*batch));
-    // One all-reduce per step carries the terms for the log and the preemption flag.
-    std::vector<std::string> names{"loss"};
-    std::vector<at::Tensor> vals{terms.loss.detach().to(at::kDouble).reshape({1})};
-    for (const auto& [name, v] : terms.parts) names.push_back(name), vals.push_back(v.reshape({1}));
     const bool stop_here = info_.stop_after_steps > 0 && step >= info_.stop_after_steps;
-    vals.push_back(at::full({1}, static_cast<double>(preemption_signal() != 0 || stop_here), at::kDouble));
-    at::Tensor reduced = at::cat(vals).contiguous();
-    comm_->all_reduce(reduced);
-    const double preempt = reduced[-1].item<double>();
-    reduced = reduced.slice(0, 0, -1) / static_cast<double>(comm_->world_size());
-    std::vector<double> values(reduced.data_ptr<double>(), reduced.data_ptr<double>() + reduced.numel());
-    if (preempt > 0) {
+    const double lr = lr_at(step, s_.steps, s_.warmup, s_.lr);
+    const StepOutcome out = stepper.run([&] { return features(*batch); }, lr, preemption_signal() != 0 || stop_here,
+                                        step + 1);
+    const std::vector<std::string>& names = out.names;
+    const std::vector<double>& values = out.values;
+    if (out.stopped) {
       core::log_info("preemption signal: checkpointing at step {}/{}", step, s_.steps);
       save_checkpoint(step, opt);
-      write_result("PREEMPTED", fmt::format("preempted at step {} (signal); rerun the command to resume", step));
+      write_result(RunStatus::kPreempted, fmt::format("preempted at step {} (signal); rerun the command to resume", step));
       comm_->barrier();
       return kExitPreempted;
     }
-    bool finite = true;
-    std::string listing;
-    for (size_t i = 0; i < names.size(); ++i) {
-      finite = finite && std::isfinite(values[i]);
-      listing += fmt::format("{}{}={}", i ? ", " : "", names[i], values[i]);
-    }
-    if (!finite) throw Error(fmt::format("non-finite loss at step {} of {}: {}", step + 1, s_.method->name(), listing));
-    terms.loss.backward();
-    reducer.reduce();
-    const double lr = lr_at(step, s_.steps, s_.warmup, s_.lr);
-    opt.step(lr);
     const double step_s = seconds_since(t0);
     if (step > start_step) timed_steps_ += 1, timed_s_ += step_s;  // the first step warms caches up
     log_step(step, lr, names, values, step_s);
@@ -426,7 +404,7 @@ int Run::run() {
   save_final();
   if (loss_log_.is_open()) loss_log_.close();
   evaluate();
-  write_result("COMPLETED");
+  write_result(RunStatus::kCompleted);
   comm_->barrier();  // result.json is final before any rank returns
   return 0;
 }
@@ -443,12 +421,12 @@ int run_recording_failure(Run& run) {
 
 }  // namespace
 
-int run_pretrain(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info) {
+int run_pretrain(const config::Config& cfg, const comm::CommPtr& comm, const RunInfo& info) {
   Run run(cfg, comm, info, /*unlearning=*/false);
   return run_recording_failure(run);
 }
 
-int run_unlearn(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info) {
+int run_unlearn(const config::Config& cfg, const comm::CommPtr& comm, const RunInfo& info) {
   Run run(cfg, comm, info, /*unlearning=*/true);
   return run_recording_failure(run);
 }

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 
 namespace runner::models {
 class ContrastiveModelImpl;
@@ -23,7 +23,7 @@ namespace runner::train {
 // A finished run's model and what is needed to evaluate it (handed to RunInfo::evaluate).
 struct Trained {
   const config::Config* cfg = nullptr;
-  dist::CommPtr comm;
+  comm::CommPtr comm;
   std::shared_ptr<models::ContrastiveModelImpl> model;
   std::shared_ptr<const models::Tokenizer> tokenizer;
   int64_t context_length = 0;
@@ -51,7 +51,7 @@ struct RunInfo {
 // checkpoint when output.resume and one exists for the same semantic config; a run whose
 // result.json says COMPLETED is not redone. Returns 0, or kExitPreempted after a SIGTERM/SIGUSR2
 // checkpoint. Throws (after writing FAILED) on bad input, a non-finite loss or a failed collective.
-int run_pretrain(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info);
-int run_unlearn(const config::Config& cfg, const dist::CommPtr& comm, const RunInfo& info);
+int run_pretrain(const config::Config& cfg, const comm::CommPtr& comm, const RunInfo& info);
+int run_unlearn(const config::Config& cfg, const comm::CommPtr& comm, const RunInfo& info);
 
 }  // namespace runner::train

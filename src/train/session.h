@@ -12,7 +12,7 @@
 
 #include "config/config.h"
 #include "data/dataset.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
 #include "models/checkpoint.h"
 #include "models/contrastive_model.h"
 #include "models/pretrained.h"
@@ -24,7 +24,7 @@ namespace runner::train {
 
 struct Session {
   config::Config cfg;
-  dist::CommPtr comm;
+  comm::CommPtr comm;
   bool unlearning = false;
   std::string kind;  // "train" or "unlearn"
 
@@ -57,6 +57,6 @@ struct Session {
 // model, forget concept names, sizes of the row sets against the global batch. Every rank
 // computes the same session (weights are seeded, then broadcast from rank 0).
 // Throws ConfigError / IoError naming the key or file.
-Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool unlearning);
+Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool unlearning);
 
 }  // namespace runner::train

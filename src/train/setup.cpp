@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "data/sampler.h"
 #include "train/session.h"
+#include "train/step.h"
 
 namespace runner::train {
 
@@ -26,20 +27,12 @@ std::vector<int64_t> all_rows(int64_t n) {
 
 void make_tokenizer(Session& s, const std::map<std::string, std::string>& extras) {
   const config::DataConfig& d = s.cfg.data;
-  auto word = extras.find("tokenizer");
-  if (s.unlearning && word != extras.end()) {
-    // The original's own vocabulary: the text encoder's ids mean these words.
-    auto w = std::make_shared<models::WordTokenizer>(
-        models::WordTokenizer::from_text(word->second, s.cfg.unlearn.original + ":extras/tokenizer"));
-    s.tokenizer_text = w->to_text();
-    s.tokenizer = w;
+  if (s.unlearning) {
+    // The original's own vocabulary (the text encoder's ids mean these words), or CLIP's BPE.
+    s.tokenizer = models::checkpoint_tokenizer(extras, d.vocab_file, s.cfg.unlearn.original);
+    if (const auto* w = dynamic_cast<const models::WordTokenizer*>(s.tokenizer.get())) s.tokenizer_text = w->to_text();
   } else if (d.tokenizer == "clip_bpe") {
     s.tokenizer = models::load_clip_bpe(d.vocab_file);
-  } else if (s.unlearning) {
-    throw ConfigError(fmt::format(
-        "{}: the original has no word vocabulary in its extras; set data.tokenizer=clip_bpe and data.vocab_file "
-        "for a released MERU/CLIP checkpoint",
-        s.cfg.unlearn.original));
   } else {
     const auto n = s.file->info().splits.at("train").size;
     auto w = std::make_shared<models::WordTokenizer>(
@@ -50,17 +43,13 @@ void make_tokenizer(Session& s, const std::map<std::string, std::string>& extras
 }
 
 void check_image_shape(const Session& s, const models::ModelOptions& o) {
-  const data::ImageShape& im = s.file->info().splits.at("train").image;
-  if (im.height != o.vision.image_size || im.width != o.vision.image_size || im.channels != o.vision.channels) {
-    throw ConfigError(fmt::format("{}: images are {}x{}x{} but the model takes {}x{}x{} (model.preset {}, or the "
-                                  "original checkpoint)",
-                                  s.file->info().path, im.height, im.width, im.channels, o.vision.image_size,
-                                  o.vision.image_size, o.vision.channels, s.cfg.model.preset));
-  }
+  data::check_image_shape(s.file->info().path, s.file->info().splits.at("train").image, o.vision.image_size,
+                          o.vision.channels,
+                          fmt::format("the model (model.preset {}, or the original checkpoint)", s.cfg.model.preset));
 }
 
 models::ModelOptions options_from_config(const config::Config& cfg, int64_t vocab_size) {
-  models::ModelOptions o = models::model_preset(cfg.model.preset, models::parse_model_kind(cfg.model.kind));
+  models::ModelOptions o = models::model_preset(cfg.model.preset, geometry::parse_model_kind(cfg.model.kind));
   if (cfg.model.embed_dim > 0) o.embed_dim = cfg.model.embed_dim;
   o.curv_init = cfg.model.curv_init;
   o.curv_learn = cfg.model.curv_learn;
@@ -71,7 +60,7 @@ models::ModelOptions options_from_config(const config::Config& cfg, int64_t voca
 }
 
 // Same weights on every rank whatever each rank's generator did before: rank 0's.
-void broadcast_weights(const dist::CommPtr& comm, torch::nn::Module& m) {
+void broadcast_weights(const comm::CommPtr& comm, torch::nn::Module& m) {
   if (comm->world_size() == 1) return;
   torch::NoGradGuard no_grad;
   for (auto& p : m.parameters()) comm->broadcast(p, 0);
@@ -81,8 +70,8 @@ void make_forget_sets(Session& s) {
   const config::UnlearnConfig& u = s.cfg.unlearn;
   const data::DatasetInfo& info = s.file->info();
   RUNNER_CHECK(!u.forget.empty(), ConfigError, "unlearn.forget: no concept named (give one or several names)");
-  std::vector<int32_t> ids = data::resolve_concepts(u.forget, info.concept_names);
-  if (u.forget_descendants && !info.concept_parent.empty()) ids = data::with_descendants(ids, info.concept_parent);
+  const std::vector<int32_t> ids =
+      data::forget_concept_ids(u.forget, u.forget_descendants, info.concept_names, info.concept_parent);
   for (int32_t c : ids) s.forget_concepts.push_back(info.concept_names.at(static_cast<size_t>(c)));
   const auto fr = data::split_forget_retain(s.file->concepts("train"), ids,
                                             static_cast<int32_t>(info.concept_names.size()));
@@ -113,7 +102,7 @@ void make_forget_sets(Session& s) {
 
 }  // namespace
 
-Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool unlearning) {
+Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool unlearning) {
   Session s;
   s.cfg = cfg;
   s.comm = comm;
@@ -134,10 +123,10 @@ Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool 
   }
   make_tokenizer(s, extras);
   s.context_length = unlearning ? original_options.text.context_length
-                                : models::model_preset(cfg.model.preset, models::ModelKind::kMeru).text.context_length;
+                                : models::model_preset(cfg.model.preset, geometry::Geometry::kLorentz).text.context_length;
 
-  const bool meru = unlearning ? original->is_meru() : cfg.model.kind == "meru";
-  s.method = unlearning ? unlearn::make_method(cfg.unlearn, meru) : unlearn::make_pretrain_method();
+  const geometry::Geometry geo = unlearning ? original->geometry() : geometry::parse_model_kind(cfg.model.kind);
+  s.method = unlearning ? unlearn::make_method(cfg.unlearn, geo) : unlearn::make_pretrain_method();
   const bool scratch = s.method->from_scratch();
 
   torch::manual_seed(s.seed);
@@ -177,11 +166,10 @@ Session make_session(const config::Config& cfg, const dist::CommPtr& comm, bool 
   s.steps = recipe ? cfg.train.steps : cfg.unlearn.steps;
   s.lr = recipe ? cfg.train.lr : cfg.unlearn.lr;
   s.warmup = recipe ? cfg.train.warmup_steps : cfg.unlearn.warmup_steps;
-  s.adamw = AdamWOptions{cfg.train.beta1, cfg.train.beta2, cfg.train.eps,
-                         recipe ? cfg.train.weight_decay : cfg.unlearn.weight_decay};
+  s.adamw = adamw_options(cfg.train, recipe ? cfg.train.weight_decay : cfg.unlearn.weight_decay);
 
   s.ctx.comm = comm;
-  s.ctx.meru = s.model->is_meru();
+  s.ctx.geometry = s.model->geometry();
   s.ctx.entail_weight = cfg.train.entail_weight;
   s.ctx.beta_eff = unlearning ? unlearn::effective_beta(cfg.unlearn, s.forget_size, s.retain_size) : 0.0;
 

@@ -1,4 +1,4 @@
-// AC, Alignment Calibration (SPEC §6): negative calibration with random other-forget captions
+// AC, Alignment Calibration: negative calibration with random other-forget captions
 // plus positive calibration. On MERU (-d_c logits) it is HAC with both hyperbolic parts off.
 #include "unlearn/terms.h"
 

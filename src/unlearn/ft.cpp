@@ -1,4 +1,4 @@
-// ft: fine-tune on the retain set with the model's own objective (SPEC §6 baselines).
+// ft: fine-tune on the retain set with the model's own objective (a baseline).
 #include "unlearn/terms.h"
 
 namespace runner::unlearn {
@@ -18,6 +18,6 @@ class Ft final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_ft() { return std::make_unique<Ft>(); }
+std::unique_ptr<Method> make_ft(const config::UnlearnConfig&) { return std::make_unique<Ft>(); }
 
 }  // namespace runner::unlearn

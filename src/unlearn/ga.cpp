@@ -1,4 +1,4 @@
-// ga: gradient ascent on the model's own objective over forget rows only (SPEC §6 baselines).
+// ga: gradient ascent on the model's own objective over forget rows only (a baseline).
 #include "unlearn/terms.h"
 
 namespace runner::unlearn {
@@ -18,6 +18,6 @@ class Ga final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_ga() { return std::make_unique<Ga>(); }
+std::unique_ptr<Method> make_ga(const config::UnlearnConfig&) { return std::make_unique<Ga>(); }
 
 }  // namespace runner::unlearn

@@ -1,4 +1,4 @@
-// HAC (SPEC §6): AC's calibrations under -d_c logits, plus entailment calibration and norm
+// HAC: AC's calibrations under -d_c logits, plus entailment calibration and norm
 // regularization, each switchable (unlearn.entcal, unlearn.norm) with its weight.
 #include "unlearn/terms.h"
 

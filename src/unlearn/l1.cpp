@@ -1,4 +1,4 @@
-// l1: ft plus an L1 penalty on the trainable parameters (SPEC §6 baselines, "l1-sparse").
+// l1: ft plus an L1 penalty on the trainable parameters (a baseline, "l1-sparse").
 #include "unlearn/terms.h"
 
 #include <ATen/ATen.h>
@@ -30,6 +30,6 @@ class L1 final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_l1(double weight) { return std::make_unique<L1>(weight); }
+std::unique_ptr<Method> make_l1(const config::UnlearnConfig& cfg) { return std::make_unique<L1>(cfg.l1_weight); }
 
 }  // namespace runner::unlearn

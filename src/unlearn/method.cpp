@@ -2,8 +2,10 @@
 #include "unlearn/method.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "unlearn/registry.h"
 #include "unlearn/terms.h"
 
 namespace runner::unlearn {
@@ -23,22 +25,14 @@ class Pretrain final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_method(const config::UnlearnConfig& cfg, bool meru) {
-  const std::string& m = cfg.method;
-  if (m == "hac") {
-    RUNNER_CHECK(meru, ConfigError,
-                 "unlearn.method: 'hac' calibrates hyperbolic distances and cones and needs model.kind meru; "
-                 "use 'ac' for CLIP");
-    return make_hac(cfg);
+std::unique_ptr<Method> make_method(const config::UnlearnConfig& cfg, geometry::Geometry g) {
+  const MethodInfo* info = find_method(cfg.method);
+  if (!info) {
+    throw ConfigError(fmt::format("unlearn.method: unknown '{}' ({})", cfg.method, fmt::join(method_names(), ", ")));
   }
-  if (m == "ac") return make_ac(cfg);
-  if (m == "ft") return make_ft();
-  if (m == "ga") return make_ga();
-  if (m == "ng") return make_ng();
-  if (m == "l1") return make_l1(cfg.l1_weight);
-  if (m == "retrain") return make_retrain();
-  if (m == "none") return make_none();
-  throw ConfigError(fmt::format("unlearn.method: unknown '{}' (hac, ac, ft, ga, ng, l1, retrain, none)", m));
+  RUNNER_CHECK(!info->lorentz_only || g == geometry::Geometry::kLorentz, ConfigError,
+               fmt::format("unlearn.method: '{}' {}", info->name, info->lorentz_why));
+  return info->make(cfg);
 }
 
 std::unique_ptr<Method> make_pretrain_method() { return std::make_unique<Pretrain>(); }

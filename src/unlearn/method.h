@@ -1,7 +1,7 @@
-// The unlearning methods behind one interface (SPEC §6): hac, ac, ft, ga, ng, l1, retrain,
-// none, plus `pretrain` (the native CLIP/MERU loss on every row) that `hac train` uses. A method
-// maps the step's embeddings to a loss; the training loop (src/train) owns data, model and
-// optimizer, so methods are pure tensor code.
+// The unlearning methods behind one interface (the list is unlearn/registry.h), plus `pretrain`
+// (the native CLIP/MERU loss on every row) that `hac train` uses. A method maps the step's
+// embeddings to a loss; the training loop (src/train) owns data, model and optimizer, so methods
+// are pure tensor code.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -12,7 +12,8 @@
 #include <vector>
 
 #include "config/config.h"
-#include "dist/comm.h"
+#include "comm/comm.h"
+#include "geometry/pair.h"
 
 namespace runner::unlearn {
 
@@ -39,8 +40,9 @@ struct Features {
 };
 
 struct Context {
-  dist::CommPtr comm;
-  bool meru = true;
+  comm::CommPtr comm;
+  geometry::Geometry geometry = geometry::Geometry::kLorentz;
+  bool meru() const { return geometry == geometry::Geometry::kLorentz; }
   double beta_eff = 0.0;       // beta, scaled by |D_F| / (|D_R| + |D_F|) when beta_scaled
   double entail_weight = 0.2;  // MERU's entailment weight in the native loss
 };
@@ -67,14 +69,13 @@ class Method {
   virtual Terms loss(const Context& ctx, const Features& f) const = 0;
 };
 
-// The method named by cfg.method, with its weights and switches. `hac` on CLIP is a ConfigError
-// (its calibrations are hyperbolic; `ac` is the Euclidean method). Throws ConfigError for an
-// unknown name.
-std::unique_ptr<Method> make_method(const config::UnlearnConfig& cfg, bool meru);
+// The method named by cfg.method (unlearn/registry.h), with its weights and switches. A
+// Lorentz-only method (`hac`) on a Euclidean model is a ConfigError; so is an unknown name.
+std::unique_ptr<Method> make_method(const config::UnlearnConfig& cfg, geometry::Geometry g);
 // The pretraining objective (CLIP: contrastive; MERU: + entail_weight * entailment), all rows.
 std::unique_ptr<Method> make_pretrain_method();
 
-// beta_eff of SPEC §6: beta * |D_F| / (|D_R| + |D_F|) when scaled, else beta.
+// beta_eff (AC's scaling of the positive term): beta * |D_F| / (|D_R| + |D_F|) when scaled, else beta.
 double effective_beta(const config::UnlearnConfig& cfg, int64_t forget_size, int64_t retain_size);
 
 }  // namespace runner::unlearn

@@ -1,4 +1,4 @@
-// ng, NegGrad+ (SPEC §6 baselines): (sum_R l_i - sum_F l_i) / B over batches of both sets.
+// ng, NegGrad+ (a baseline): (sum_R l_i - sum_F l_i) / B over batches of both sets.
 #include "unlearn/terms.h"
 
 #include <ATen/ATen.h>
@@ -23,6 +23,6 @@ class Ng final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_ng() { return std::make_unique<Ng>(); }
+std::unique_ptr<Method> make_ng(const config::UnlearnConfig&) { return std::make_unique<Ng>(); }
 
 }  // namespace runner::unlearn

@@ -18,6 +18,6 @@ class None final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_none() { return std::make_unique<None>(); }
+std::unique_ptr<Method> make_none(const config::UnlearnConfig&) { return std::make_unique<None>(); }
 
 }  // namespace runner::unlearn

@@ -1,4 +1,4 @@
-// retrain: the gold standard (SPEC §6 baselines): train from random weights on the retain set
+// retrain: the gold standard (a baseline): train from random weights on the retain set
 // with the pretraining recipe (train.*).
 #include "unlearn/terms.h"
 
@@ -20,6 +20,6 @@ class Retrain final : public Method {
 
 }  // namespace
 
-std::unique_ptr<Method> make_retrain() { return std::make_unique<Retrain>(); }
+std::unique_ptr<Method> make_retrain(const config::UnlearnConfig&) { return std::make_unique<Retrain>(); }
 
 }  // namespace runner::unlearn

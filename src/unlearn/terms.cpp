@@ -1,19 +1,16 @@
-// Loss terms of the unlearning methods (SPEC §6), normalised by global counts.
+// Loss terms of the unlearning methods, normalised by global counts.
 #include "unlearn/terms.h"
 
 #include <ATen/ATen.h>
 
 #include "core/error.h"
 #include "geometry/lorentz.h"
+#include "geometry/pair.h"
 #include "losses/contrastive.h"
 
 namespace runner::unlearn {
 
 namespace {
-
-losses::Geometry geometry(const Context& ctx) {
-  return ctx.meru ? losses::Geometry::kLorentz : losses::Geometry::kEuclidean;
-}
 
 at::Tensor as_weights(const at::Tensor& mask) { return mask.to(at::kFloat); }
 
@@ -23,7 +20,7 @@ void add_part(Terms& out, const std::string& name, const at::Tensor& value) {
   out.parts.emplace_back(name, value.detach().to(at::kDouble).reshape({}));
 }
 
-at::Tensor global_weighted_mean(const dist::CommPtr& comm, const at::Tensor& values, const at::Tensor& weights) {
+at::Tensor global_weighted_mean(const comm::CommPtr& comm, const at::Tensor& values, const at::Tensor& weights) {
   const at::Tensor w = weights.to(values.scalar_type());
   at::Tensor total = w.sum().detach().to(at::kDouble).reshape({1}).cpu();
   comm->all_reduce(total);
@@ -34,29 +31,19 @@ at::Tensor global_weighted_mean(const dist::CommPtr& comm, const at::Tensor& val
 }
 
 at::Tensor per_pair_contrastive(const Context& ctx, const Features& f) {
-  return losses::contrastive_per_pair(ctx.comm, geometry(ctx), f.image, f.text, f.logit_scale,
-                                      ctx.meru ? f.curv : at::Tensor());
-}
-
-at::Tensor paired_dist(const at::Tensor& x, const at::Tensor& y, const at::Tensor& curv) {
-  // MERU's pairwise_dist on the diagonal: acosh(max(-c <x, y>_L, 1 + eps)) / sqrt(c), with the
-  // time components sqrt(1/c + |x|^2).
-  const at::Tensor x_time = at::sqrt(1.0 / curv + (x * x).sum(-1));
-  const at::Tensor y_time = at::sqrt(1.0 / curv + (y * y).sum(-1));
-  const at::Tensor inner = (x * y).sum(-1) - x_time * y_time;
-  return at::acosh(at::clamp_min(-curv * inner, 1.0 + geometry::kEps)) / at::sqrt(curv);
+  return losses::contrastive_per_pair(ctx.comm, ctx.geometry, f.image, f.text, f.logit_scale,
+                                      ctx.meru() ? f.curv : at::Tensor());
 }
 
 at::Tensor paired_similarity(const Context& ctx, const Features& f) {
-  if (ctx.meru) return -paired_dist(f.image, f.text_own, f.curv);
-  return (f.image * f.text_own).sum(-1);  // CLIP features are L2-normalized: the cosine
+  return geometry::pair_score(ctx.geometry, f.image, f.text_own, ctx.meru() ? f.curv : at::Tensor());
 }
 
 at::Tensor native_loss(const Context& ctx, const Features& f, const at::Tensor& mask, Terms& out) {
   const at::Tensor w = mask.defined() ? as_weights(mask) : at::ones({f.image.size(0)}, f.image.options());
   at::Tensor con = global_weighted_mean(ctx.comm, per_pair_contrastive(ctx, f), w);
   add_part(out, "contrastive", con);
-  if (!ctx.meru) return con;
+  if (!ctx.meru()) return con;
   at::Tensor ent = global_weighted_mean(ctx.comm, losses::entailment_per_pair(f.image, f.text, f.curv), w);
   add_part(out, "entailment", ent);
   return con + ctx.entail_weight * ent;
@@ -73,10 +60,10 @@ at::Tensor calibrated_contrastive(const Context& ctx, const Features& f, double 
 at::Tensor positive_calibration(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg,
                                 Terms& out) {
   at::Tensor v;
-  if (!ctx.meru) {
+  if (!ctx.meru()) {
     v = paired_similarity(ctx, f);
   } else {
-    const at::Tensor d = paired_dist(f.image, f.text_own, f.curv);
+    const at::Tensor d = geometry::paired_dist(f.image, f.text_own, f.curv);
     v = cfg.pos_mode == "hinge" ? at::clamp_min(cfg.pos_margin - d, 0.0) : -d;
   }
   at::Tensor pos = global_weighted_mean(ctx.comm, v, as_weights(f.forget));
@@ -86,7 +73,7 @@ at::Tensor positive_calibration(const Context& ctx, const Features& f, const con
 
 at::Tensor entailment_calibration(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg,
                                   Terms& out) {
-  RUNNER_CHECK(ctx.meru, ConfigError, "unlearn.entcal: entailment calibration needs a MERU model");
+  RUNNER_CHECK(ctx.meru(), ConfigError, "unlearn.entcal: entailment calibration needs a MERU model");
   const at::Tensor fw = as_weights(f.forget);
   const at::Tensor outside = at::clamp_min(geometry::half_aperture(f.text_own, f.curv) + cfg.entcal_margin -
                                                geometry::oxy_angle(f.text_own, f.image, f.curv),
@@ -108,7 +95,7 @@ at::Tensor entailment_calibration(const Context& ctx, const Features& f, const c
 }
 
 at::Tensor norm_regularization(const Context& ctx, const Features& f, const config::UnlearnConfig& cfg, Terms& out) {
-  RUNNER_CHECK(ctx.meru, ConfigError, "unlearn.norm: norm regularization needs a MERU model");
+  RUNNER_CHECK(ctx.meru(), ConfigError, "unlearn.norm: norm regularization needs a MERU model");
   const at::Tensor di = geometry::dist0(f.image, f.curv), dt = geometry::dist0(f.text_own, f.curv);
   const at::Tensor fw = as_weights(f.forget);
   at::Tensor v, w;

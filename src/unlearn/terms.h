@@ -1,4 +1,4 @@
-// The loss terms the methods are assembled from (SPEC §6), each normalised by global counts so
+// The loss terms the methods are assembled from (AC, arXiv 2406.03603; HAC, arXiv 2503.15166), each normalised by global counts so
 // that any world size gives the single-process value (see Terms in method.h). Internal to
 // src/unlearn; the tests use it to check each term by hand.
 #pragma once
@@ -13,7 +13,7 @@ namespace runner::unlearn {
 // sum_i w_i v_i over this rank, times world / (sum of w over every rank): the rank's share of the
 // global weighted mean. values, weights: [B] f32. A zero global weight gives 0 (no NaN, and no
 // gradient): batches with no forget rows contribute no forget terms.
-at::Tensor global_weighted_mean(const dist::CommPtr& comm, const at::Tensor& values, const at::Tensor& weights);
+at::Tensor global_weighted_mean(const comm::CommPtr& comm, const at::Tensor& values, const at::Tensor& weights);
 
 // [B] per-pair symmetric contrastive loss l_i of SPEC §4 with f.image against f.text (gathered
 // over ranks; CLIP: dot of normalized features, MERU: -d_c).
@@ -21,9 +21,6 @@ at::Tensor per_pair_contrastive(const Context& ctx, const Features& f);
 
 // [B] the geometry's similarity of each row's image and own caption: CLIP cosine, MERU -d_c.
 at::Tensor paired_similarity(const Context& ctx, const Features& f);
-
-// [B] Lorentz distance d_c(x_i, y_i) of paired rows (MERU's pairwise_dist on the diagonal).
-at::Tensor paired_dist(const at::Tensor& x, const at::Tensor& y, const at::Tensor& curv);
 
 // The native objective: mean contrastive (+ entail_weight * mean entailment for MERU) over the
 // rows with mask (or every row when mask is undefined). Adds "contrastive" and "entailment".
@@ -48,15 +45,5 @@ at::Tensor norm_regularization(const Context& ctx, const Features& f, const conf
 
 // Records a detached copy of `value` under `name`.
 void add_part(Terms& out, const std::string& name, const at::Tensor& value);
-
-// One factory per method file (hac.cpp, ac.cpp, ...); make_method dispatches to them.
-std::unique_ptr<Method> make_hac(const config::UnlearnConfig& cfg);
-std::unique_ptr<Method> make_ac(const config::UnlearnConfig& cfg);
-std::unique_ptr<Method> make_ft();
-std::unique_ptr<Method> make_ga();
-std::unique_ptr<Method> make_ng();
-std::unique_ptr<Method> make_l1(double weight);
-std::unique_ptr<Method> make_retrain();
-std::unique_ptr<Method> make_none();
 
 }  // namespace runner::unlearn

@@ -1,20 +1,8 @@
 #!/usr/bin/env bash
 # The hac command line: versions, help, and exit codes for usage errors.
-set -u
+source "$(dirname "$0")/lib.sh"
 hac=$1
-fail=0
-check() {  # check NAME EXPECTED_RC PATTERN -- CMD...
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" -ne "$want" ]; then
-    echo "FAIL $name: exit $rc, expected $want"; echo "$out"; fail=1; return
-  fi
-  if ! grep -Eq -- "$pattern" <<<"$out"; then
-    echo "FAIL $name: output does not match /$pattern/"; echo "$out"; fail=1; return
-  fi
-  echo "ok   $name"
-}
+scratch_dir
 check version 0 'LibTorch +1\.13' -- "$hac" --version
 check version-mpi 0 'MPI +Open MPI v4' -- "$hac" --version
 check version-hdf5 0 'HDF5 +1\.10' -- "$hac" --version
@@ -28,12 +16,11 @@ check bad-choice 2 'error: .*fail-how' -- "$hac" selfcheck --fail-how sometimes
 check no-subcommand 2 'Subcommands' -- "$hac"
 check selfcheck-single 0 'selfcheck passed.* on 1 rank' -- "$hac" selfcheck
 check bench-single 0 'busbw_GB/s' -- "$hac" bench comm --sizes 1024 --min-seconds 0.01
-here=$(cd "$(dirname "$0")" && pwd)
 tiny=$here/../unit/models/data/released_layout_tiny.pt.bin
 check inspect 0 'model: MERU' -- "$hac" checkpoint inspect "$tiny"
 check inspect-tensors 0 'model/visual.blocks.0.attn.qkv.weight +\[12, 4\] +float32' -- "$hac" checkpoint inspect "$tiny"
-bad=$(mktemp); head -c 700 "$tiny" > "$bad"
+bad=$dir/truncated.pt
+head -c 700 "$tiny" > "$bad"
 check inspect-truncated 1 "error: .*$bad" -- "$hac" checkpoint inspect "$bad"
 check inspect-missing 1 'error: .*no/such/file.pth' -- "$hac" checkpoint inspect /no/such/file.pth
-rm -f "$bad"
-exit $fail
+finish

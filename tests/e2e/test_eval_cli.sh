@@ -3,15 +3,12 @@
 # `hac unlearn` on 2 ranks, side files, `hac eval` re-evaluating a finished run (same files at 1
 # and 2 ranks), a failing evaluation that loses nothing and resumes without retraining, and bad
 # input naming the key or file.
-set -u
+source "$(dirname "$0")/lib.sh"
 mpirun=$1 hac=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-status=0
-fail() { echo "FAIL: $*"; status=1; }
+scratch_dir
 has() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); v=eval('d'+sys.argv[2]); sys.exit(0 if v is not None else 1)" "$@"; }
 
-"$hac" data fashion-mnist --out "$dir/fm.h5" --train 1200 --test 200 >/dev/null || { echo "FAIL: dataset"; exit 1; }
+fashion_mnist "$dir/fm.h5" 1200 200
 cat > "$dir/run.yaml" <<YAML
 data: {file: $dir/fm.h5, batch_size: 32}
 model: {kind: meru, preset: tiny}
@@ -81,4 +78,4 @@ out=$("$hac" eval "$dir/run.yaml" --model "$dir/hac/model.pt" --set "eval.templa
 [ "$rc" -eq 2 ] || fail "template without {} exited $rc"; grep -q "eval.templates" <<<"$out" || fail "template key not named: $out"
 out=$("$hac" eval "$dir/run.yaml" --model "$dir/hac/model.pt" --set data.file="$dir/none.h5" 2>&1); rc=$?
 [ "$rc" -ne 0 ] || fail "missing dataset exited 0"; grep -q "none.h5" <<<"$out" || fail "missing dataset not named: $out"
-exit $status
+finish

@@ -3,15 +3,12 @@
 # originals trained by the sweep, every point COMPLETED, `hac collect` gives a table with a row
 # per model and method (HAC on MERU, AC on CLIP, the ablation, the baselines, the fixed
 # curvature) and the figures; the full study's spec and the paper's expand (--dry-run).
-set -u
+source "$(dirname "$0")/lib.sh"
 hac=$1 src=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-status=0
-fail() { echo "FAIL: $*"; status=1; }
+scratch_dir
 cd "$src" || exit 1
 
-"$hac" data fashion-mnist --out "$dir/fm.h5" --train 1500 --test 300 >/dev/null || { echo "FAIL: dataset"; exit 1; }
+fashion_mnist "$dir/fm.h5" 1500 300
 out=$("$hac" sweep configs/sweeps/study_small.yaml --root "$dir/results" --ranks 2 --jobs 1 --mpirun "${MPIRUN:-mpirun}" \
   --set data.file="$dir/fm.h5" --set data.batch_size=16 --set train.steps=30 --set unlearn.steps=4 \
   --set eval.max_rows=200 --set eval.knn_bank_rows=200 --set eval.audit_rows=60 --set eval.cka_rows=40 \
@@ -35,4 +32,4 @@ out=$("$hac" sweep configs/sweeps/study.yaml --dry-run 2>&1) || fail "study dry 
   || fail "study.yaml: expected 5 originals and 144 points: $(head -n 1 <<<"$out")"
 out=$("$hac" sweep configs/sweeps/paper.yaml --dry-run 2>&1) || fail "paper dry run exited $?: $out"
 [ "$(grep -c '^  point ' <<<"$out")" -eq 198 ] || fail "paper.yaml: expected 198 points: $(head -n 1 <<<"$out")"
-exit $status
+finish

@@ -3,15 +3,12 @@
 # a time), an interrupted sweep that loses nothing and never reads a half-written result.json as
 # complete, failures summarised with their first error line (--fail-fast, --rerun-failed), and
 # the mpi backend (a coordinator and groups inside one mpirun).
-set -u
+source "$(dirname "$0")/lib.sh"
 mpirun=$1 hac=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-status=0
-fail() { echo "FAIL: $*"; status=1; }
+scratch_dir
 count() { grep -l "\"status\": \"$2\"" "$1"/*/result.json 2>/dev/null | wc -l; }
 
-"$hac" data fashion-mnist --out "$dir/fm.h5" --train 1200 --test 100 >/dev/null || { echo "FAIL: dataset"; exit 1; }
+fashion_mnist "$dir/fm.h5" 1200 100
 cat > "$dir/spec.yaml" <<YAML
 name: t
 root: $dir/results
@@ -52,7 +49,7 @@ done
 # A half-written result.json (a crash mid-write of a non-atomic writer) must never count as
 # complete: tear one COMPLETED point's file; the rerun must run that point again.
 victim=$(grep -l '"status": "COMPLETED"' "$runs"/*/result.json | head -n 1)
-[ -n "$victim" ] || { echo "FAIL: no COMPLETED point to tear"; exit 1; }
+[ -n "$victim" ] || die "no COMPLETED point to tear"
 printf '{"status": "COMPLETED", "metrics": {"zero_sh' > "$victim"
 done_before=$((done_before - 1))
 
@@ -101,4 +98,4 @@ sed -e 's/name: t/name: m/' "$dir/spec.yaml" > "$dir/mpi.yaml"
 out=$("$mpirun" -np 3 "$hac" sweep "$dir/mpi.yaml" --backend mpi 2>&1) || { fail "mpi backend exited $?"; tail -n 20 <<<"$out"; }
 [ "$(count "$dir/results/m/runs" COMPLETED)" -eq 8 ] || fail "mpi backend: $(count "$dir/results/m/runs" COMPLETED)/8 COMPLETED"
 grep -q "group of rank 1 takes" <<<"$out" && grep -q "group of rank 2 takes" <<<"$out" || fail "both groups should take points"
-exit $status
+finish

@@ -3,14 +3,11 @@
 # Slurm's --signal sends) checkpoints every rank, exits 75 with PREEMPTED, and rerunning the same
 # command resumes to exactly the losses of an uninterrupted run; SIGTERM and SIGINT do the same for one
 # process; a non-finite loss ends every rank with FAILED; bad configs exit 2 naming the key.
-set -u
+source "$(dirname "$0")/lib.sh"
 mpirun=$1 hac=$2
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-status=0
-fail() { echo "FAIL: $*"; status=1; }
+scratch_dir
 
-"$hac" data fashion-mnist --out "$dir/fm.h5" --train 1200 --test 100 >/dev/null || { echo "FAIL: dataset"; exit 1; }
+fashion_mnist "$dir/fm.h5" 1200 100
 cat > "$dir/train.yaml" <<YAML
 data: {file: $dir/fm.h5, batch_size: 16, prefetch: 2}
 model: {kind: meru, preset: tiny}
@@ -83,4 +80,4 @@ for m in hac ac ft ga ng l1 retrain none; do
   grep -q '"status": "COMPLETED"' "$dir/u_$m/result.json" || fail "$m: result.json is not COMPLETED"
   [ -s "$dir/u_$m/model.pt" ] && [ -s "$dir/u_$m/config.yaml" ] || fail "$m: outputs missing"
 done
-exit $status
+finish

@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "core/log.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
 namespace {
 
@@ -30,9 +30,9 @@ class RankFailurePrinter : public ::testing::EmptyTestEventListener {
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  runner::dist::InitOptions opts;
+  runner::comm::InitOptions opts;
   opts.force_mpi = true;
-  auto world = runner::dist::init_world(opts);
+  auto world = runner::comm::init_world(opts);
   // Same seed everywhere: tests build identical data on every rank, then take their shard.
   at::manual_seed(1234);
   if (world->rank() != 0) {
@@ -46,6 +46,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "tests passed on rank 0 but failed on another rank\n");
   }
   world.reset();
-  runner::dist::finalize_world();
+  runner::comm::finalize_world();
   return all_passed ? 0 : 1;
 }

@@ -9,13 +9,13 @@
 #include <string>
 
 #include "data/fashion_mnist.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
 namespace runner::testing_mpi {
 
 inline std::string scratch_with_fashion_mnist(const std::string& name, int64_t train_rows, int64_t test_rows) {
   namespace fs = std::filesystem;
-  const dist::CommPtr comm = dist::world();
+  const comm::CommPtr comm = comm::world();
   std::string d;
   if (comm->rank() == 0) {
     d = (fs::temp_directory_path() / (name + "_" + std::to_string(::getpid()))).string();

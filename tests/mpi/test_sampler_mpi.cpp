@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "data/sampler.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
 namespace runner::data {
 namespace {
@@ -32,7 +32,7 @@ std::vector<int64_t> iota64(int64_t n) {
 }
 
 TEST(MpiSampler, ShardsAreDisjointCoveringAndBalanced) {
-  auto comm = dist::world();
+  auto comm = comm::world();
   const int w = comm->world_size(), r = comm->rank();
   for (int64_t n : {0, 1, 3, 4, 5, 1000, 1003}) {
     const ShardRange s = shard_range(n, r, w);
@@ -53,7 +53,7 @@ TEST(MpiSampler, ShardsAreDisjointCoveringAndBalanced) {
 }
 
 TEST(MpiSampler, EpochIndicesAreDisjointAndEqualSizedWithDrop) {
-  auto comm = dist::world();
+  auto comm = comm::world();
   const int w = comm->world_size(), r = comm->rank();
   const int64_t n = 1003;
   const DistributedSampler s(n, r, w, 8, /*seed=*/2024);
@@ -77,7 +77,7 @@ TEST(MpiSampler, EpochIndicesAreDisjointAndEqualSizedWithDrop) {
 }
 
 TEST(MpiSampler, EpochIndicesCoverEverythingWithPad) {
-  auto comm = dist::world();
+  auto comm = comm::world();
   const int w = comm->world_size(), r = comm->rank();
   for (int64_t n : {1, 3, 1003}) {
     const DistributedSampler s(n, r, w, 1, /*seed=*/7, true, TailPolicy::kPad);
@@ -93,7 +93,7 @@ TEST(MpiSampler, EpochIndicesCoverEverythingWithPad) {
 TEST(MpiSampler, BatchesInterleaveIntoTheGlobalBatch) {
   // Every rank's batch b, in rank order, holds the same samples as positions
   // [b * B * w, (b + 1) * B * w) of the shared permutation: N ranks x B rows = 1 rank x N*B rows.
-  auto comm = dist::world();
+  auto comm = comm::world();
   const int w = comm->world_size(), r = comm->rank();
   const int64_t batch = 4;
   const DistributedSampler s(250, r, w, batch, /*seed=*/99);
@@ -109,7 +109,7 @@ TEST(MpiSampler, BatchesInterleaveIntoTheGlobalBatch) {
 }
 
 TEST(MpiSampler, ForgetPartnersAreIdenticalOnEveryRank) {
-  auto comm = dist::world();
+  auto comm = comm::world();
   const int w = comm->world_size();
   for (int64_t m : {2, 17, 500}) {
     const auto p = forget_partners(m, /*seed=*/31337);

@@ -16,12 +16,14 @@
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
 #include "data/sampler.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 #include "losses/contrastive.h"
 #include "models/checkpoint.h"
 #include "scratch_dataset.h"
 #include "train/loop.h"
-#include "train/run_dir.h"
+#include "train/checkpoint_files.h"
+#include "train/result_file.h"
+#include "train/signals.h"
 #include "train/session.h"
 
 namespace runner::train {
@@ -29,7 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-dist::CommPtr comm() { return dist::world(); }
+comm::CommPtr comm() { return comm::world(); }
 
 // A scratch directory every rank agrees on, with a small Fashion-MNIST file made by rank 0.
 class TrainMpi : public ::testing::Test {
@@ -107,7 +109,7 @@ TEST_F(TrainMpi, SameSeedGivesBitwiseIdenticalLosses) {
   EXPECT_EQ(la, text(b.output.dir + "/losses.csv"));
   EXPECT_EQ(std::count(la.begin(), la.end(), '\n'), 7);  // header + 6 steps
   expect_same_weights(a.output.dir + "/model.pt", b.output.dir + "/model.pt");
-  EXPECT_EQ(ResultFile::read_status(a.output.dir + "/result.json"), "COMPLETED");
+  EXPECT_EQ(ResultFile::read_status(a.output.dir + "/result.json"), RunStatus::kCompleted);
 }
 
 TEST_F(TrainMpi, StopAndResumeEqualsUninterrupted) {
@@ -116,13 +118,13 @@ TEST_F(TrainMpi, StopAndResumeEqualsUninterrupted) {
   RunInfo stop;
   stop.stop_after_steps = 3;
   ASSERT_EQ(run_pretrain(parts, comm(), stop), kExitPreempted);
-  EXPECT_EQ(ResultFile::read_status(parts.output.dir + "/result.json"), "PREEMPTED");
+  EXPECT_EQ(ResultFile::read_status(parts.output.dir + "/result.json"), RunStatus::kPreempted);
   EXPECT_FALSE(fs::exists(parts.output.dir + "/model.pt"));
   ASSERT_EQ(list_checkpoints(parts.output.dir + "/checkpoints").size(), 1u);
   ASSERT_EQ(run_pretrain(parts, comm(), {}), 0);
   EXPECT_EQ(text(whole.output.dir + "/losses.csv"), text(parts.output.dir + "/losses.csv"));
   expect_same_weights(whole.output.dir + "/model.pt", parts.output.dir + "/model.pt");
-  EXPECT_EQ(ResultFile::read_status(parts.output.dir + "/result.json"), "COMPLETED");
+  EXPECT_EQ(ResultFile::read_status(parts.output.dir + "/result.json"), RunStatus::kCompleted);
 }
 
 TEST_F(TrainMpi, HacResumeEqualsUninterrupted) {
@@ -184,7 +186,7 @@ TEST_F(TrainMpi, UnknownConceptFailsBeforeTraining) {
     EXPECT_NE(std::string(e.what()).find("sandals"), std::string::npos) << e.what();
   }
   comm()->barrier();
-  EXPECT_EQ(ResultFile::read_status(c.output.dir + "/result.json"), "FAILED");
+  EXPECT_EQ(ResultFile::read_status(c.output.dir + "/result.json"), RunStatus::kFailed);
   EXPECT_TRUE(list_checkpoints(c.output.dir + "/checkpoints").empty());
 }
 
@@ -208,7 +210,7 @@ double pair_loss(const std::string& model_path, const std::string& file, const s
   const data::Rows r = data::DatasetFile::open(file)->read("train", rows);
   const at::Tensor pixels = r.images.permute({0, 3, 1, 2}).to(at::kFloat) / 255.0;
   const at::Tensor img = m->encode_image(pixels), txt = m->encode_text(models::tokenize(tok, r.captions, 32));
-  return losses::contrastive_per_pair(dist::make_self_comm(), losses::Geometry::kLorentz, img, txt, m->logit_scale,
+  return losses::contrastive_per_pair(comm::make_self_comm(), geometry::Geometry::kLorentz, img, txt, m->logit_scale,
                                       m->curvature())
       .mean()
       .item<double>();

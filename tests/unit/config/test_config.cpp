@@ -338,7 +338,6 @@ TEST(ConfigValidate, EnumerationsAndRangesNameKeyAndValue) {
            {"data.tokenizer=clip_bpe", "data.vocab_file", "clip_bpe"},
            {"model.kind=siglip", "model.kind", "'siglip'"},
            {"model.preset=vit_h", "model.preset", "vit_l"},
-           {"unlearn.method=scrub", "unlearn.method", "retrain"},
            {"unlearn.pos_mode=cos", "unlearn.pos_mode", "'cos'"},
            {"unlearn.norm_mode=fixed", "unlearn.norm_mode", "anchor_retain"},
            {"dist.device=tpu", "dist.device", "'tpu'"},

@@ -6,7 +6,7 @@
 
 #include "core/build_info.h"
 #include "core/error.h"
-#include "core/process.h"
+#include "core/allocator.h"
 
 namespace runner {
 namespace {

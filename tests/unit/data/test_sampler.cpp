@@ -2,6 +2,8 @@
 // process), forget/retain sets, concept names and hierarchy, and forget partners.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <numeric>
 #include <set>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/dataset.h"
 #include "data/sampler.h"
 
 namespace runner::data {
@@ -45,7 +48,12 @@ TEST(ShardRange, DisjointCoveringBalancedForManySizes) {
       for (int r = 0; r < world; ++r) {
         const ShardRange s = shard_range(n, r, world);
         EXPECT_EQ(s.begin, next) << "n=" << n << " world=" << world << " rank=" << r;
-        EXPECT_GE(s.size(), 0);
+        // A range inside [0, n]; ranks beyond n get the empty range at n.
+        EXPECT_LE(s.begin, s.end) << "n=" << n << " world=" << world << " rank=" << r;
+        EXPECT_LE(s.end, n) << "n=" << n << " world=" << world << " rank=" << r;
+        if (r >= n) {
+          EXPECT_EQ(s.begin, n) << "n=" << n << " world=" << world << " rank=" << r;
+        }
         // The first n % world ranks hold the extra sample.
         EXPECT_EQ(s.size(), n / world + (r < n % world ? 1 : 0));
         min_size = std::min(min_size, s.size());
@@ -279,6 +287,27 @@ TEST(ResolveConcepts, NamesToIndicesInOrderDuplicatesCollapse) {
   const std::vector<std::string> known{"dog", "cat", "footwear", "boot"};
   EXPECT_EQ(resolve_concepts({"boot", "dog", "boot"}, known), (std::vector<int32_t>{3, 0}));
   EXPECT_TRUE(resolve_concepts({}, known).empty());
+}
+
+TEST(ResolveConcepts, ForgetConceptIdsAddDescendantsOnlyWhenAsked) {
+  // footwear(2) <- boot(3), sandal(4); dog(0), cat(1) roots.
+  const std::vector<std::string> known{"dog", "cat", "footwear", "boot", "sandal"};
+  const std::vector<int32_t> parent{-1, -1, -1, 2, 2};
+  EXPECT_EQ(forget_concept_ids({"footwear", "dog"}, true, known, parent), (std::vector<int32_t>{0, 2, 3, 4}));
+  EXPECT_EQ(forget_concept_ids({"footwear", "dog"}, false, known, parent), (std::vector<int32_t>{2, 0}));
+  EXPECT_EQ(forget_concept_ids({"footwear"}, true, known, {}), (std::vector<int32_t>{2}));  // no hierarchy
+  EXPECT_THROW(forget_concept_ids({"horse"}, true, known, parent), ConfigError);
+}
+
+TEST(ImageShape, CheckNamesTheFileBothShapesAndTheModel) {
+  EXPECT_NO_THROW(check_image_shape("d.h5", ImageShape{28, 28, 1}, 28, 1, "m.pt"));
+  for (const ImageShape& bad : {ImageShape{28, 28, 3}, ImageShape{28, 32, 1}, ImageShape{32, 28, 1}}) {
+    const std::string m = config_error_message([&] { check_image_shape("d.h5", bad, 28, 1, "m.pt"); });
+    EXPECT_NE(m.find(fmt::format("d.h5: images are {}x{}x{} but m.pt takes 28x28x1", bad.height, bad.width,
+                                 bad.channels)),
+              std::string::npos)
+        << m;
+  }
 }
 
 TEST(ResolveConcepts, UnknownNameIsNamedWithTheKnownOnesAndACaseHint) {

@@ -1,9 +1,13 @@
-// The evaluation metrics on hand-made inputs with known answers, and the side files: written,
-// read back, aggregated to the same numbers.
+// The evaluation metrics on hand-made inputs with known answers, and the side files: written in
+// their format, read back column for column through the field lists, aggregated to the same numbers.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fmt/format.h>
+
 #include <cmath>
+#include <type_traits>
+#include <utility>
 
 #include "core/error.h"
 #include "eval/metrics.h"
@@ -188,6 +192,86 @@ TEST(Aggregate, SideFileReadBackGivesTheSameMetrics) {
   EXPECT_EQ(aggregate_samples(back, names).dump(), aggregate_samples(s, names).dump());
   const std::string classes = per_concept_csv(s, names);
   EXPECT_NE(classes.find("0,\"a\",1,2,0,5,2,0,100,100,1,2,100,100"), std::string::npos) << classes;
+}
+
+TEST(SideFiles, SamplesCsvKeepsItsFormat) {
+  const std::string text = to_csv(hand_made_samples());
+  EXPECT_EQ(text.substr(0, text.find('\n')),
+            "row,concept,forget,i2t_rank,t2i_rank,knn_pred,zs_pred,score,image_dist0,text_dist0,own_cone,parent_cone,"
+            "zs_pred_before,score_before,image_dist0_before,text_dist0_before,own_cone_before,parent_cone_before");
+  EXPECT_NE(text.find("\n0,0,1,1,2,0,2,-1,4,2,0,1,0,-1,1,2,1,1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n4,2,0,1,1,2,2,-0.5,1,1,1,1,2,-0.5,1,1,1,1\n"), std::string::npos) << text;
+}
+
+// Every column of samples.csv through the field lists, as (header name, cells).
+std::vector<std::pair<std::string, std::vector<std::string>>> columns_of(const Samples& s) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  auto add = [&](const std::string& suffix) {
+    return [&out, suffix](const char* name, const auto& values, Aggregate, const char*) {
+      std::vector<std::string> cells;
+      for (const auto& v : values) cells.push_back(fmt::format("{}", static_cast<double>(v)));
+      out.emplace_back(name + suffix, cells);
+    };
+  };
+  visit_row_columns(s, add(""));
+  visit_model_columns(s.after, add(""));
+  if (s.has_before()) visit_model_columns(s.before, add("_before"));
+  return out;
+}
+
+// Distinct values in every column (NaN in one), through the field lists themselves.
+Samples every_column_filled() {
+  Samples s;
+  int column = 0;
+  auto fill = [&](const char*, auto& values, Aggregate, const char*) {
+    using T = typename std::decay_t<decltype(values)>::value_type;
+    ++column;
+    for (int i = 0; i < 5; ++i) {
+      if constexpr (std::is_same_v<T, char>) {
+        values.push_back(static_cast<char>(i % 2));  // written as 0/1
+      } else if constexpr (std::is_same_v<T, double>) {
+        values.push_back(i == 3 ? std::nan("") : column + i / 3.0 - 7.0);
+      } else {
+        values.push_back(static_cast<T>(column * 10 + i - 20));
+      }
+    }
+  };
+  visit_row_columns(s, fill);
+  visit_model_columns(s.after, fill);
+  visit_model_columns(s.before, fill);
+  return s;
+}
+
+TEST(SideFiles, EveryColumnRoundTripsThroughTheFieldLists) {
+  const Samples s = every_column_filled();
+  const auto columns = columns_of(s);
+  std::vector<std::string> names;
+  for (const auto& c : columns) names.push_back(c.first);
+  EXPECT_EQ(sample_columns(true), names);
+  const std::string text = to_csv(s);
+  std::string header;
+  for (const auto& n : names) header += (header.empty() ? "" : ",") + n;
+  EXPECT_EQ(text.substr(0, text.find('\n')), header);
+  EXPECT_EQ(columns_of(samples_from_csv(text, "samples.csv")), columns);
+  // Without the original: no _before columns, and none read back.
+  Samples after_only = s;
+  after_only.before = ModelValues{};
+  const Samples back = samples_from_csv(to_csv(after_only), "samples.csv");
+  EXPECT_FALSE(back.has_before());
+  EXPECT_EQ(columns_of(back), columns_of(after_only));
+  const auto after_names = std::vector<std::string>(names.begin(), names.begin() + columns_of(after_only).size());
+  EXPECT_EQ(sample_columns(false), after_names);
+  // Every aggregate accepts its column's type.
+  EXPECT_NO_THROW(aggregate_samples(s, {}));
+  EXPECT_NO_THROW(per_concept_csv(s, {}));
+  // The lists cover every member: both structs hold nothing but column vectors (all vectors have
+  // one size), so a member left out of the lists shows up here.
+  size_t row_columns = 0, model_columns = 0;
+  visit_row_columns(s, [&](const char*, const auto&, Aggregate, const char*) { ++row_columns; });
+  visit_model_columns(s.after, [&](const char*, const auto&, Aggregate, const char*) { ++model_columns; });
+  EXPECT_EQ(sizeof(ModelValues), model_columns * sizeof(std::vector<double>));
+  EXPECT_EQ(sizeof(Samples), row_columns * sizeof(std::vector<double>) + 2 * sizeof(ModelValues));
+  EXPECT_EQ(names.size(), row_columns + 2 * model_columns);
 }
 
 TEST(Aggregate, MalformedSideFilesNameTheFileAndLine) {

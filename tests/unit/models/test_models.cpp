@@ -94,7 +94,7 @@ TEST(Vit, ShapesForGreyAndColourImages) {
 }
 
 TEST(ContrastiveModel, MeruHasMerusNames) {
-  ModelOptions o = model_preset("tiny", ModelKind::kMeru);
+  ModelOptions o = model_preset("tiny", geometry::Geometry::kLorentz);
   ContrastiveModel m(o);
   std::set<std::string> names;
   for (auto& [n, t] : named_state(*m)) names.insert(n);
@@ -112,13 +112,13 @@ TEST(ContrastiveModel, MeruHasMerusNames) {
     EXPECT_TRUE(names.count(n)) << n;
   }
   EXPECT_FALSE(names.count("visual_proj.bias"));
-  ContrastiveModel clip(model_preset("tiny", ModelKind::kClip));
+  ContrastiveModel clip(model_preset("tiny", geometry::Geometry::kEuclidean));
   for (auto& [n, t] : named_state(*clip)) EXPECT_TRUE(n != "curv" && n != "visual_alpha" && n != "textual_alpha") << n;
 }
 
 TEST(ContrastiveModel, ReleasedSizesBuild) {
   // MERU's ViT-S image encoder: 12 blocks of width 384 (about 21.7M parameters).
-  ContrastiveModel m(model_preset("vit_s", ModelKind::kMeru));
+  ContrastiveModel m(model_preset("vit_s", geometry::Geometry::kLorentz));
   int64_t vis = 0;
   for (auto& p : m->visual->parameters()) vis += p.numel();
   EXPECT_NEAR(static_cast<double>(vis), 21.7e6, 0.2e6);
@@ -129,7 +129,7 @@ TEST(ContrastiveModel, ReleasedSizesBuild) {
 
 TEST(ContrastiveModel, EncodersAndGeometry) {
   torch::manual_seed(0);
-  for (ModelKind kind : {ModelKind::kClip, ModelKind::kMeru}) {
+  for (geometry::Geometry kind : {geometry::Geometry::kEuclidean, geometry::Geometry::kLorentz}) {
     ContrastiveModel m(model_preset("tiny", kind));
     at::Tensor img = m->encode_image(torch::rand({4, 1, 28, 28}));
     at::Tensor txt = m->encode_text(torch::randint(1, 500, {4, 10}, torch::kLong));
@@ -138,7 +138,7 @@ TEST(ContrastiveModel, EncodersAndGeometry) {
     EXPECT_EQ(m->encode_image(torch::rand({2, 1, 28, 28}), /*project=*/false).size(1), 64);
     at::Tensor sim = m->similarity(img, txt);
     EXPECT_EQ(sim.sizes(), (std::vector<int64_t>{4, 4}));
-    if (kind == ModelKind::kClip) {
+    if (kind == geometry::Geometry::kEuclidean) {
       EXPECT_TRUE(close(img.norm(2, -1), torch::ones({4}), 1e-6, 1e-6));
     } else {
       // -distance, and embeddings are exp_map0 of the scaled projections.
@@ -151,7 +151,7 @@ TEST(ContrastiveModel, EncodersAndGeometry) {
 }
 
 TEST(ContrastiveModel, ClampsApplyInPlaceAtEachEncode) {
-  ModelOptions o = model_preset("tiny", ModelKind::kMeru);
+  ModelOptions o = model_preset("tiny", geometry::Geometry::kLorentz);
   o.curv_init = 2.0;
   ContrastiveModel m(o);
   {
@@ -173,9 +173,9 @@ TEST(ContrastiveModel, ClampsApplyInPlaceAtEachEncode) {
 
 TEST(LoadStateDict, RoundTripGivesIdenticalOutputs) {
   torch::manual_seed(1);
-  ContrastiveModel a(model_preset("tiny", ModelKind::kMeru));
+  ContrastiveModel a(model_preset("tiny", geometry::Geometry::kLorentz));
   torch::manual_seed(2);
-  ContrastiveModel b(model_preset("tiny", ModelKind::kMeru));
+  ContrastiveModel b(model_preset("tiny", geometry::Geometry::kLorentz));
   at::Tensor px = torch::rand({2, 1, 28, 28});
   EXPECT_FALSE(a->encode_image(px).equal(b->encode_image(px)));
   LoadReport r = load_state_dict(*b, named_state(*a), "model a");
@@ -185,7 +185,7 @@ TEST(LoadStateDict, RoundTripGivesIdenticalOutputs) {
 }
 
 TEST(LoadStateDict, ReportsEveryProblemByNameAndRefusesAPartialLoad) {
-  ContrastiveModel meru(model_preset("tiny", ModelKind::kMeru));
+  ContrastiveModel meru(model_preset("tiny", geometry::Geometry::kLorentz));
   NamedTensors state = named_state(*meru);
   NamedTensors bad;
   for (auto& [n, t] : state) {
@@ -210,12 +210,12 @@ TEST(LoadStateDict, ReportsEveryProblemByNameAndRefusesAPartialLoad) {
   EXPECT_EQ(r.missing, std::vector<std::string>{"curv"});
   EXPECT_EQ(r.loaded, static_cast<int64_t>(state.size()) - 2);
   // A CLIP state dict into a MERU model: the hyperbolic parameters are missing.
-  ContrastiveModel clip(model_preset("tiny", ModelKind::kClip));
+  ContrastiveModel clip(model_preset("tiny", geometry::Geometry::kEuclidean));
   EXPECT_THROW(load_state_dict(*meru, named_state(*clip), "clip.pth"), IoError);
 }
 
 TEST(InferModelOptions, RecoversTheArchitectureFromNames) {
-  for (ModelKind kind : {ModelKind::kClip, ModelKind::kMeru}) {
+  for (geometry::Geometry kind : {geometry::Geometry::kEuclidean, geometry::Geometry::kLorentz}) {
     ModelOptions o = model_preset("tiny", kind);
     o.vision.depth = 2;
     o.text.depth = 1;
@@ -236,7 +236,7 @@ TEST(InferModelOptions, RecoversTheArchitectureFromNames) {
     ContrastiveModel rebuilt(got);
     EXPECT_TRUE(load_state_dict(*rebuilt, named_state(*m), "m").complete());
   }
-  ModelOptions s = infer_model_options(named_state(*ContrastiveModel(model_preset("vit_s", ModelKind::kMeru))), "s");
+  ModelOptions s = infer_model_options(named_state(*ContrastiveModel(model_preset("vit_s", geometry::Geometry::kLorentz))), "s");
   EXPECT_EQ(s.vision.heads, 12);
   EXPECT_EQ(s.vision.image_size, 224);
   EXPECT_EQ(s.text.heads, 8);
@@ -244,12 +244,12 @@ TEST(InferModelOptions, RecoversTheArchitectureFromNames) {
 }
 
 TEST(ModelOptions, BadValuesAreConfigErrors) {
-  EXPECT_THROW(model_preset("vit_xl", ModelKind::kMeru), ConfigError);
-  EXPECT_THROW(parse_model_kind("hyperbolic"), ConfigError);
-  ModelOptions o = model_preset("tiny", ModelKind::kMeru);
+  EXPECT_THROW(model_preset("vit_xl", geometry::Geometry::kLorentz), ConfigError);
+  EXPECT_THROW(geometry::parse_model_kind("hyperbolic"), ConfigError);
+  ModelOptions o = model_preset("tiny", geometry::Geometry::kLorentz);
   o.curv_init = -1;
   EXPECT_THROW(validate(o), ConfigError);
-  o = model_preset("tiny", ModelKind::kMeru);
+  o = model_preset("tiny", geometry::Geometry::kLorentz);
   o.pixel_mean = {0.5, 0.5, 0.5};
   EXPECT_THROW(validate(o), ConfigError);
 }

@@ -26,7 +26,7 @@ TEST(PretrainedFromPython, MeruAndClipLoadCompletelyAndRun) {
     const std::string path = fixture(name);
     Pretrained p = load_pretrained(path);
     EXPECT_TRUE(p.report.complete()) << p.report.summary();
-    EXPECT_EQ(p.options.kind, std::string(name) == "meru_like.pt" ? ModelKind::kMeru : ModelKind::kClip);
+    EXPECT_EQ(p.options.kind, std::string(name) == "meru_like.pt" ? geometry::Geometry::kLorentz : geometry::Geometry::kEuclidean);
     std::map<std::string, at::Tensor> mine;
     for (auto& [n, t] : named_state(*p.model)) mine.emplace(n, t);
     const NamedTensors file = state_dict_of(load_torch_file(path), path);
@@ -51,8 +51,8 @@ c10::IValue field(const c10::IValue& dict, const std::string& key) {
 TEST(VitLayerNorm, EveryPresetUsesMerusEps) {
   EXPECT_EQ(VitOptions{}.ln_eps, 1e-5);
   for (const char* preset : {"tiny", "vit_s", "vit_b", "vit_l"}) {
-    EXPECT_EQ(model_preset(preset, ModelKind::kMeru).vision.ln_eps, 1e-5) << preset;
-    EXPECT_EQ(model_preset(preset, ModelKind::kClip).text.ln_eps, 1e-5) << preset;
+    EXPECT_EQ(model_preset(preset, geometry::Geometry::kLorentz).vision.ln_eps, 1e-5) << preset;
+    EXPECT_EQ(model_preset(preset, geometry::Geometry::kEuclidean).text.ln_eps, 1e-5) << preset;
   }
 }
 

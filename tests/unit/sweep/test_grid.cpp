@@ -3,11 +3,15 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <set>
 
 #include "config/sweep_spec.h"
 #include "core/error.h"
 #include "sweep/grid.h"
+#include "sweep/labels.h"
 
 namespace runner::sweep {
 namespace {
@@ -97,6 +101,7 @@ TEST(SweepGrid, CurvatureMakesOneOriginalPerValueAndSeedsShareThem) {
     EXPECT_FALSE(o.cfg.model.curv_learn);
     EXPECT_EQ(o.cfg.train.seed, 5);  // original.* reaches only the original
     EXPECT_EQ(p.labels.at("curvature"), fmt::format("{}", o.cfg.model.curv_init));
+    EXPECT_EQ(o.labels.at("curvature"), curvature_label(o.cfg.model));
     originals.insert(p.cfg.unlearn.original);
   }
   EXPECT_EQ(originals.size(), 3u);
@@ -112,6 +117,7 @@ TEST(SweepGrid, RunIdsAreStableReadableAndIgnoreOutputKeys) {
   ASSERT_EQ(a.points.size(), 1u);
   EXPECT_EQ(a.points[0].id, b.points[0].id);
   EXPECT_EQ(a.points[0].id.rfind("hac-norm-sandal+bag-s0-", 0), 0u) << a.points[0].id;
+  EXPECT_EQ(a.points[0].id.rfind(method_label(a.points[0].cfg.unlearn) + "-", 0), 0u) << a.points[0].id;
   const Grid c = grid_of(R"(axes:
   - product: {unlearn.method: [hac], unlearn.forget: [[sandal, bag]], unlearn.norm: [false], output.resume: [false]}
 )");
@@ -143,6 +149,24 @@ axes:
   ASSERT_EQ(g.points.size(), 2u);
   EXPECT_EQ(g.points[0].ranks, 2);
   EXPECT_EQ(g.points[1].ranks, 4);
+}
+
+TEST(SweepGrid, JobConfigIsWrittenWhereTheJobReadsIt) {
+  Grid g = grid_of(R"(axes:
+  - list: [{unlearn.method: ga}]
+)");
+  ASSERT_EQ(g.points.size(), 1u);
+  Job& p = g.points[0];
+  namespace fs = std::filesystem;
+  const fs::path tmp = fs::path(::testing::TempDir()) / ("hac_grid_job_" + std::to_string(::getpid()));
+  p.dir = (tmp / "run").string();
+  p.cfg.output.dir = p.dir;
+  write_job_config(p);
+  EXPECT_EQ(job_config_path(p), p.dir + "/sweep_job.yaml");
+  const config::Config back = config::load_config(job_config_path(p));
+  EXPECT_EQ(config::semantic_hash(back), config::semantic_hash(p.cfg));
+  EXPECT_EQ(back.unlearn.method, "ga");
+  fs::remove_all(tmp);
 }
 
 TEST(SweepSpecErrors, NameTheFileLineAndKey) {

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "sweep/results.h"
+#include "train/result_file.h"
 
 namespace runner::sweep {
 namespace {
@@ -109,6 +110,8 @@ TEST_F(Collect, GapToTheRetrainRunOfTheSameForgetSetAndSeed) {
   run("r", "retrain", 0, {"sandal"}, 10.0, 70.0);
   run("h1", "hac", 1, {"sandal"}, 10.0, 70.0);    // no retrain run with seed 1: no gap
   std::vector<RunRecord> runs = read_runs(dir_.string(), "", nullptr);
+  ASSERT_EQ(runs.size(), 3u);
+  for (const auto& r : runs) EXPECT_EQ(r.run_status, train::RunStatus::kCompleted) << r.dir;
   runs[2].metrics["audit.forget_nonmember"] = 80.0;  // "r"
   add_retrain_gaps(runs);
   ASSERT_EQ(runs[0].dir, "h");
@@ -120,22 +123,25 @@ TEST_F(Collect, GapToTheRetrainRunOfTheSameForgetSetAndSeed) {
 TEST_F(Collect, FailedAndUnreadableRunsAreShownNotDropped) {
   run("ok", "hac", 0, {"sandal"}, 10.0, 70.0);
   run("bad", "hac", 1, {"sandal"}, 0.0, 0.0, "FAILED");
+  run("odd", "hac", 2, {"sandal"}, 0.0, 0.0, "QUEUED");  // a status no run writes: incomplete, shown as written
   fs::create_directories(dir_ / "torn");
   std::ofstream(dir_ / "torn" / "result.json") << "{\"status\": \"COMPLETED\", \"metrics\": {\"zero_sh";
   CollectOptions o;
   o.dir = dir_.string();
   o.figures = false;
   const CollectSummary s = collect(o);
-  EXPECT_EQ(s.runs, 2);
+  EXPECT_EQ(s.runs, 3);
   EXPECT_EQ(s.completed, 1);
   EXPECT_EQ(s.failed, 1);
+  EXPECT_EQ(s.incomplete, 1);
   EXPECT_EQ(s.unreadable, 1);
   const std::string md = read("table_main.md");
-  EXPECT_NE(md.find("| meru | hac | 1 learned | 10.0 | 70.0 |"), std::string::npos) << md;  // n = 1 of 2 seeds
+  EXPECT_NE(md.find("| meru | hac | 1 learned | 10.0 | 70.0 |"), std::string::npos) << md;  // n = 1 of 3 seeds
   EXPECT_NE(md.find("`bad`: FAILED — non-finite loss at step 3 of hac"), std::string::npos) << md;
   EXPECT_EQ(md.find("torn"), std::string::npos) << "an unreadable file must not count as a run";
   EXPECT_NE(read("results_long.csv").find("bad,bad,FAILED,unlearn,hac,hac,meru,1,sandal,1 learned,1,2,,\n"),
             std::string::npos);
+  EXPECT_NE(read("results_long.csv").find("odd,odd,QUEUED,unlearn,"), std::string::npos);
 }
 
 TEST_F(Collect, IdempotentAndFiguresFromGnuplot) {

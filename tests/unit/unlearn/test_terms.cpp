@@ -7,19 +7,24 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "core/error.h"
 #include "unlearn/method.h"
+#include "unlearn/registry.h"
 #include "unlearn/terms.h"
 
 namespace runner::unlearn {
 namespace {
 
 using Vec = std::vector<double>;
+
+geometry::Geometry geo(bool meru) { return meru ? geometry::Geometry::kLorentz : geometry::Geometry::kEuclidean; }
 using Mat = std::vector<Vec>;
 
 constexpr double kCurv = 0.8;        // c, not 1, so that every sqrt(c) is exercised
@@ -124,8 +129,8 @@ at::Tensor tensor_of(const Mat& m, bool unit_rows) {
 Batch make_batch(bool meru, const std::vector<bool>& forget = kForget) {
   Batch b;
   b.forget = forget;
-  b.ctx.comm = dist::make_self_comm();
-  b.ctx.meru = meru;
+  b.ctx.comm = comm::make_self_comm();
+  b.ctx.geometry = geo(meru);
   b.ctx.beta_eff = 0.7;
   b.ctx.entail_weight = 0.2;
   b.f.image = tensor_of(kImage, !meru).set_requires_grad(true);
@@ -174,7 +179,7 @@ config::UnlearnConfig hac_cfg() {
 
 // ---- global_weighted_mean --------------------------------------------------------------------
 TEST(UnlearnGlobalWeightedMean, IsTheWeightedMean) {
-  auto self = dist::make_self_comm();
+  auto self = comm::make_self_comm();
   const Vec v = {1.5, -2.0, 0.25, 4.0, 3.0}, w = {1.0, 0.0, 2.0, 0.5, 1.0};
   double num = 0, den = 0;
   for (size_t i = 0; i < v.size(); ++i) num += w[i] * v[i], den += w[i];
@@ -190,7 +195,7 @@ TEST(UnlearnGlobalWeightedMean, IsTheWeightedMean) {
 }
 
 TEST(UnlearnGlobalWeightedMean, AllZeroWeightsGiveExactlyZero) {
-  auto self = dist::make_self_comm();
+  auto self = comm::make_self_comm();
   at::Tensor v = at::tensor(Vec{1e30, -3.0, NAN}, at::kDouble).set_requires_grad(true);
   at::Tensor r = global_weighted_mean(self, v, at::zeros({3}, at::kFloat));
   EXPECT_EQ(r.dim(), 0);
@@ -213,7 +218,7 @@ TEST(UnlearnPerPairContrastive, MeruUsesNegativeLorentzDistanceLogits) {
   at::Tensor l = per_pair_contrastive(b.ctx, b.f);
   ASSERT_EQ(l.numel(), 6);
   for (int64_t i = 0; i < 6; ++i) EXPECT_NEAR(val(l[i]), hand[static_cast<size_t>(i)], kTol) << "row " << i;
-  at::Tensor d = paired_dist(b.f.image, b.f.text_own, b.f.curv);
+  at::Tensor d = geometry::paired_dist(b.f.image, b.f.text_own, b.f.curv);
   for (int64_t i = 0; i < 6; ++i) {
     const size_t r = static_cast<size_t>(i);
     EXPECT_NEAR(val(d[i]), lorentz_dist(b.img[r], b.txt_own[r]), kTol) << "row " << i;
@@ -382,7 +387,7 @@ TEST(UnlearnNoForgetRows, ForgetTermsAreZeroAndTheLossIsFinite) {
     }
     cfg = hac_cfg();
     cfg.method = meru ? "hac" : "ac";
-    Terms all = make_method(cfg, meru)->loss(b.ctx, b.f);
+    Terms all = make_method(cfg, geo(meru))->loss(b.ctx, b.f);
     for (const auto& [name, v] : all.parts) EXPECT_TRUE(std::isfinite(val(v))) << name;
     ASSERT_TRUE(std::isfinite(val(all.loss)));
     all.loss.backward();
@@ -400,7 +405,7 @@ TEST(UnlearnNoRetainRows, RetainTermsAreZero) {
   cfg.norm_mode = "anchor_retain";
   EXPECT_EQ(val(norm_regularization(b.ctx, b.f, cfg, t)), 0.0);
   cfg = hac_cfg();
-  Terms all = make_method(cfg, true)->loss(b.ctx, b.f);
+  Terms all = make_method(cfg, geo(true))->loss(b.ctx, b.f);
   ASSERT_TRUE(std::isfinite(val(all.loss)));
   all.loss.backward();
   EXPECT_TRUE(grads_finite(b.f));
@@ -422,9 +427,9 @@ LossAndGrads run(const Method& m, bool meru) {
 TEST(UnlearnMethods, HacWithoutEntcalAndNormIsAcOnMeru) {
   config::UnlearnConfig cfg = hac_cfg();
   cfg.entcal = false, cfg.norm = false, cfg.pos_mode = "hinge", cfg.pos_margin = 2.0;
-  const LossAndGrads hac = run(*make_method(cfg, true), true);
+  const LossAndGrads hac = run(*make_method(cfg, geo(true)), true);
   cfg.method = "ac";
-  const LossAndGrads ac = run(*make_method(cfg, true), true);
+  const LossAndGrads ac = run(*make_method(cfg, geo(true)), true);
   EXPECT_TRUE(hac.terms.loss.equal(ac.terms.loss));
   EXPECT_TRUE(hac.g_image.equal(ac.g_image));
   EXPECT_TRUE(hac.g_text.equal(ac.g_text));
@@ -453,7 +458,7 @@ TEST(UnlearnMethods, HacIsTheWeightedSumOfItsTerms) {
   const double want = con - b.ctx.beta_eff * mean_where(d, fg) +
                       cfg.entcal_weight * (mean_where(out, fg) + mean_where(own, rt) + mean_where(par, fg)) +
                       cfg.norm_weight * mean_where(dev, fg);
-  const Terms t = make_method(cfg, true)->loss(b.ctx, b.f);
+  const Terms t = make_method(cfg, geo(true))->loss(b.ctx, b.f);
   EXPECT_NEAR(val(t.loss), want, kTol);
 }
 
@@ -472,7 +477,7 @@ TEST(UnlearnMethods, BaselinesByHand) {
     b.f.params = {at::tensor(Vec{0.5, -1.5}, at::kDouble), at::tensor(Vec{-2.0}, at::kDouble)};
     for (std::string name : {"ft", "retrain", "ga", "ng", "l1"}) {
       cfg.method = name;
-      const Terms t = make_method(cfg, meru)->loss(b.ctx, b.f);
+      const Terms t = make_method(cfg, geo(meru))->loss(b.ctx, b.f);
       double want = native;
       if (name == "ga") want = -native;
       if (name == "ng") want = signed_sum / 6;
@@ -488,7 +493,7 @@ TEST(UnlearnMethods, PartsEachMethodReports) {
   config::UnlearnConfig cfg = hac_cfg();
   auto parts_of = [&](bool meru) {
     const Batch b = make_batch(meru);
-    return names(make_method(cfg, meru)->loss(b.ctx, b.f));
+    return names(make_method(cfg, geo(meru))->loss(b.ctx, b.f));
   };
   cfg.entcal_partner = false;
   EXPECT_EQ(parts_of(true), (Names{"con", "pos", "entcal_out", "entcal_retain", "norm"}));
@@ -519,15 +524,79 @@ TEST(UnlearnMethods, PartsEachMethodReports) {
 TEST(UnlearnMakeMethod, NamesAndErrors) {
   config::UnlearnConfig cfg;
   cfg.method = "forget_everything";
-  EXPECT_THROW(make_method(cfg, true), ConfigError);
+  EXPECT_THROW(make_method(cfg, geo(true)), ConfigError);
   cfg.method = "hac";
-  EXPECT_THROW(make_method(cfg, /*meru=*/false), ConfigError);
-  EXPECT_NO_THROW(make_method(cfg, true));
-  for (std::string name : {"hac", "ac", "ft", "ga", "ng", "l1", "retrain", "none"}) {
+  EXPECT_THROW(make_method(cfg, geo(false)), ConfigError);
+  EXPECT_NO_THROW(make_method(cfg, geo(true)));
+  for (const std::string& name : method_names()) {
     cfg.method = name;
-    EXPECT_EQ(make_method(cfg, true)->name(), name);
+    EXPECT_EQ(make_method(cfg, geo(true))->name(), name);
   }
   EXPECT_EQ(make_pretrain_method()->name(), "pretrain");
+}
+
+// ---- the registry ------------------------------------------------------------------------------
+TEST(UnlearnRegistry, NamesAreUniqueWithHelpAndLorentzReasons) {
+  std::vector<std::string> names = method_names();
+  ASSERT_EQ(names.size(), methods().size());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());
+  for (const MethodInfo& m : methods()) {
+    EXPECT_EQ(find_method(m.name), &m);
+    EXPECT_GT(std::string(m.help).size(), 10u) << m.name;
+    EXPECT_EQ(m.lorentz_only, std::string(m.lorentz_why).size() > 0) << m.name;
+    config::UnlearnConfig cfg;
+    cfg.method = m.name;
+    // A Lorentz-only method is refused on CLIP with its reason; the others build on both geometries.
+    if (m.lorentz_only) {
+      try {
+        make_method(cfg, geo(false));
+        ADD_FAILURE() << m.name << " built on CLIP";
+      } catch (const ConfigError& e) {
+        EXPECT_NE(std::string(e.what()).find(m.lorentz_why), std::string::npos) << e.what();
+      }
+    } else {
+      EXPECT_EQ(make_method(cfg, geo(false))->name(), m.name);
+    }
+  }
+  EXPECT_EQ(find_method("pretrain"), nullptr);  // the pretraining objective is not an unlearning method
+  EXPECT_EQ(find_method("scrub"), nullptr);
+}
+
+TEST(UnlearnRegistry, ConfigCheckNamesTheKeyTheValueAndEveryMethod) {
+  config::Config c;
+  for (const std::string& name : method_names()) {
+    c.unlearn.method = name;
+    EXPECT_NO_THROW(check_method(c)) << name;
+  }
+  c.unlearn.method = "scrub";
+  try {
+    check_method(c);
+    FAIL() << "scrub accepted";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("unlearn.method"), std::string::npos) << what;
+    EXPECT_NE(what.find("'scrub'"), std::string::npos) << what;
+    for (const std::string& name : method_names()) EXPECT_NE(what.find(name), std::string::npos) << what;
+  }
+}
+
+TEST(UnlearnRegistry, MarkdownHasARowPerMethodAndDocsAreCurrent) {
+  const std::string md = methods_markdown();
+  for (const MethodInfo& m : methods()) {
+    EXPECT_NE(md.find(std::string("| `") + m.name + "` |"), std::string::npos) << m.name;
+  }
+  // docs/training.md carries the table between markers (scripts/fill-markers.py pastes it).
+  std::ifstream in(std::string(RUNNER_SOURCE_DIR) + "/docs/training.md");
+  ASSERT_TRUE(in) << "docs/training.md";
+  const std::string doc((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string begin = "<!-- methods-table:begin -->\n", end = "<!-- methods-table:end -->";
+  const auto b = doc.find(begin), e = doc.find(end);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  EXPECT_EQ(doc.substr(b + begin.size(), e - b - begin.size()), md + "\n")
+      << "docs/training.md's methods table is stale: run `hac config --methods > methods.md` and "
+         "`scripts/fill-markers.py docs/training.md methods-table methods.md`";
 }
 
 TEST(UnlearnMakeMethod, RowsNeedsTrainsFromScratch) {
@@ -545,7 +614,7 @@ TEST(UnlearnMakeMethod, RowsNeedsTrainsFromScratch) {
   config::UnlearnConfig cfg;  // defaults: norm on, norm_mode keep
   for (const Want& w : wants) {
     cfg.method = w.name;
-    auto m = make_method(cfg, true);
+    auto m = make_method(cfg, geo(true));
     EXPECT_EQ(m->rows(), w.rows) << w.name;
     EXPECT_EQ(m->needs().partners, w.partners) << w.name;
     EXPECT_EQ(m->needs().reference, w.reference) << w.name;
@@ -562,7 +631,7 @@ TEST(UnlearnMakeMethod, RowsNeedsTrainsFromScratch) {
   for (const auto& [norm, mode, want] : std::vector<std::tuple<bool, std::string, bool>>{
            {true, "keep", true}, {true, "anchor_retain", true}, {true, "origin", false}, {false, "keep", false}}) {
     cfg.norm = norm, cfg.norm_mode = mode;
-    EXPECT_EQ(make_method(cfg, true)->needs().reference, want) << norm << " " << mode;
+    EXPECT_EQ(make_method(cfg, geo(true))->needs().reference, want) << norm << " " << mode;
   }
 }
 
@@ -570,7 +639,7 @@ TEST(UnlearnMakeMethod, NoneRefusesToComputeALoss) {
   config::UnlearnConfig cfg;
   cfg.method = "none";
   Batch b = make_batch(true);
-  EXPECT_THROW(make_method(cfg, true)->loss(b.ctx, b.f), Error);
+  EXPECT_THROW(make_method(cfg, geo(true))->loss(b.ctx, b.f), Error);
 }
 
 TEST(UnlearnEffectiveBeta, ScaledAndUnscaled) {

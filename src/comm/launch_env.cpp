@@ -1,5 +1,5 @@
 // Launch-environment detection: Open MPI, PMIx, Slurm and generic variables, in that order.
-#include "dist/launch_env.h"
+#include "comm/launch_env.h"
 
 #include <cctype>
 #include <cstdlib>
@@ -8,7 +8,7 @@
 
 #include "core/error.h"
 
-namespace runner::dist {
+namespace runner::comm {
 namespace {
 
 std::optional<int> int_var(const EnvLookup& getenv, const std::string& name) {
@@ -148,4 +148,4 @@ std::string describe(const LaunchEnv& env) {
   return s;
 }
 
-}  // namespace runner::dist
+}  // namespace runner::comm

@@ -9,7 +9,7 @@
 
 #include <ATen/core/Tensor.h>
 
-namespace runner::dist {
+namespace runner::comm {
 
 enum class ReduceOp { kSum, kMax, kMin };
 
@@ -74,4 +74,4 @@ using RawGather = std::function<at::Tensor(const at::Tensor&)>;
 void check_same_shape(const RawGather& gather, int world_size, const at::Tensor& t,
                       const char* call);
 
-}  // namespace runner::dist
+}  // namespace runner::comm

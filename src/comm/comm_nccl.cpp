@@ -16,9 +16,9 @@
 #endif
 
 #include "core/error.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
-namespace runner::dist {
+namespace runner::comm {
 namespace {
 
 void check_cuda(cudaError_t rc, const char* call) {
@@ -227,4 +227,4 @@ CommPtr make_nccl_comm(const CommPtr& bootstrap) {
   return std::make_shared<NcclComm>(bootstrap);
 }
 
-}  // namespace runner::dist
+}  // namespace runner::comm

@@ -1,5 +1,5 @@
 // glibc allocator tuning for large tensors.
-#include "core/process.h"
+#include "core/allocator.h"
 
 #include <malloc.h>
 

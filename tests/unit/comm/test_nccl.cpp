@@ -5,9 +5,9 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
-namespace runner::dist {
+namespace runner::comm {
 namespace {
 
 TEST(NcclWithoutGpu, ConstructionFailsWithAClearError) {
@@ -34,4 +34,4 @@ TEST(NcclGpu, WorldOfOneCollectives) {
 }
 
 }  // namespace
-}  // namespace runner::dist
+}  // namespace runner::comm

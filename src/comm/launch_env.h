@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-namespace runner::dist {
+namespace runner::comm {
 
 struct LaunchEnv {
   int rank = 0;
@@ -48,4 +48,4 @@ void check_world_matches_launch(const LaunchEnv& env, int mpi_world_size);
 
 std::string describe(const LaunchEnv& env);
 
-}  // namespace runner::dist
+}  // namespace runner::comm

@@ -14,9 +14,9 @@
 
 #include "core/error.h"
 #include "core/log.h"
-#include "dist/runtime.h"
+#include "comm/runtime.h"
 
-namespace runner::dist {
+namespace runner::comm {
 namespace {
 
 // Largest element count passed to one MPI call (counts are int).
@@ -337,4 +337,4 @@ CommPtr make_nccl_comm(const CommPtr& /*bootstrap*/) {
 }
 #endif
 
-}  // namespace runner::dist
+}  // namespace runner::comm

@@ -4,10 +4,10 @@
 
 #include <string>
 
-#include "dist/comm.h"
-#include "dist/launch_env.h"
+#include "comm/comm.h"
+#include "comm/launch_env.h"
 
-namespace runner::dist {
+namespace runner::comm {
 
 struct InitOptions {
   // Initialise MPI even when no launcher variable says so (a singleton MPI world).
@@ -45,4 +45,4 @@ std::string mpi_library_version();
 // "2.28.9" or "none" when NCCL is not built in.
 std::string nccl_version();
 
-}  // namespace runner::dist
+}  // namespace runner::comm

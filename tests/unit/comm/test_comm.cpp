@@ -5,11 +5,12 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
-#include "dist/autograd_ops.h"
-#include "dist/launch_env.h"
-#include "dist/runtime.h"
+#include "comm/autograd_ops.h"
+#include "comm/grad_reducer.h"
+#include "comm/launch_env.h"
+#include "comm/runtime.h"
 
-namespace runner::dist {
+namespace runner::comm {
 namespace {
 
 LaunchEnv detect(const std::map<std::string, std::string>& vars) {
@@ -196,4 +197,4 @@ TEST(Versions, LibrariesReportThemselves) {
 }
 
 }  // namespace
-}  // namespace runner::dist
+}  // namespace runner::comm

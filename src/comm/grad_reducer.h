@@ -1,4 +1,4 @@
-// Differentiable collectives and the bucketed gradient reducer (DESIGN §3).
+// GradReducer: averages parameter gradients over ranks, bucketed, after backward.
 #pragma once
 
 #include <cstdint>
@@ -6,16 +6,9 @@
 
 #include <ATen/core/Tensor.h>
 
-#include "dist/comm.h"
+#include "comm/comm.h"
 
-namespace runner::dist {
-
-// [B, ...] on every rank -> [world*B, ...], rank-ordered, differentiable: the backward pass sums
-// the incoming gradient over ranks and returns this rank's slice (what MERU and OpenCLIP rely
-// on). Every rank must pass the same B (CommError on every rank otherwise). The graph holds a
-// reference to `comm` until backward has run. Backward is a collective: every rank must use the
-// result in the loss it differentiates. With world 1 the result is a differentiable copy.
-at::Tensor all_gather_with_grad(const CommPtr& comm, const at::Tensor& x);
+namespace runner::comm {
 
 // Averages the gradients of `params` over the ranks of `comm` with one all-reduce per bucket:
 // gradients are copied into flat buffers of at most `bucket_bytes` (a parameter larger than that
@@ -51,4 +44,4 @@ class GradReducer {
   std::vector<Bucket> buckets_;
 };
 
-}  // namespace runner::dist
+}  // namespace runner::comm

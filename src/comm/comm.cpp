@@ -1,12 +1,12 @@
 // SelfComm (a world of one process) and helpers shared by the communicators.
-#include "dist/comm.h"
+#include "comm/comm.h"
 
 #include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include "core/error.h"
 
-namespace runner::dist {
+namespace runner::comm {
 namespace {
 
 class SelfComm final : public Comm {
@@ -84,4 +84,4 @@ void check_same_shape(const RawGather& gather, int world_size, const at::Tensor&
                               "batch size)", call, shapes));
 }
 
-}  // namespace runner::dist
+}  // namespace runner::comm
