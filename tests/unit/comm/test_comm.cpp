@@ -1,4 +1,4 @@
-// Unit tests of src/dist that need no MPI launch: launch-environment detection (pure), the
+// Unit tests of src/comm that need no MPI launch: launch-environment detection (pure), the
 // self communicator, all_gather_with_grad and GradReducer at world 1.
 #include <gtest/gtest.h>
 
