@@ -78,8 +78,10 @@ void visit(V& v, UnlearnConfig& c) {
   v("weight_decay", c.weight_decay, "AdamW weight decay");
   v("warmup_steps", c.warmup_steps, "linear warmup steps");
   v("curv_learn", c.curv_learn, "MERU: curvature frozen at the original's value by default");
-  v("alpha", c.alpha,
-    "AC / HAC negative calibration weight: forget rows get a random other forget row's caption");
+  v("alpha", c.alpha, "AC / HAC negative calibration weight of the forget rows' stand-in captions (unlearn.partners)");
+  v("partners", c.partners,
+    "other_concept | same_concept | retain_caption: where a forget row's stand-in caption comes from "
+    "(other_concept: a forget row of another concept, or a retain row when one concept is forgotten)");
   v("beta", c.beta, "positive calibration weight beta");
   v("beta_scaled", c.beta_scaled, "beta_eff = beta |D_F| / (|D_R| + |D_F|)");
   v("pos_mode", c.pos_mode, "MERU: neg_dist (-d_c) | hinge (max(0, pos_margin - d_c))");

@@ -56,8 +56,12 @@ struct UnlearnConfig {
   double weight_decay = 0.0;
   int64_t warmup_steps = 0;
   bool curv_learn = false;       // MERU: curvature frozen at the original's value by default
-  // AC / HAC negative calibration: forget rows get a random other forget row's caption, weighted alpha.
+  // AC / HAC negative calibration: forget rows get a stand-in caption, weighted alpha.
   double alpha = 1.0;
+  // Where the stand-in caption comes from: other_concept (a forget row of another concept; with a
+  // single forget concept, a retain row), same_concept (any other forget row, as AC draws it) or
+  // retain_caption (a random retain row).
+  std::string partners = "other_concept";
   // Positive calibration weight beta; beta_eff = beta |D_F| / (|D_R| + |D_F|) when beta_scaled.
   double beta = 1.0;
   bool beta_scaled = true;

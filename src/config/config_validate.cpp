@@ -83,6 +83,7 @@ void validate_values(const Config& c) {
   check_nonnegative("unlearn.weight_decay", u.weight_decay);
   check_int("unlearn.warmup_steps", u.warmup_steps, 0);
   check_nonnegative("unlearn.alpha", u.alpha);
+  check_one_of("unlearn.partners", u.partners, {"other_concept", "same_concept", "retain_caption"});
   check_nonnegative("unlearn.beta", u.beta);
   check_one_of("unlearn.pos_mode", u.pos_mode, {"neg_dist", "hinge"});
   check_nonnegative("unlearn.pos_margin", u.pos_margin);

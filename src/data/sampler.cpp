@@ -22,6 +22,7 @@ namespace {
 constexpr uint32_t kPermutationStream = 0x5e4d9a11u;
 constexpr uint32_t kPartnerStream = 0x7a2b3c01u;
 constexpr uint32_t kSampleStream = 0x3c6ef372u;
+constexpr uint32_t kRetainPartnerStream = 0x1b873593u;
 // Known concept names listed in full up to this many; a 1000-class dataset would drown the error.
 constexpr size_t kMaxNamesListed = 40;
 
@@ -324,6 +325,17 @@ std::vector<int64_t> forget_partners(int64_t m, uint64_t seed,
     const int64_t j = static_cast<int64_t>(uniform_below(gen, static_cast<uint64_t>(m - count)));
     p[static_cast<size_t>(i)] = by_concept[static_cast<size_t>(j < start ? j : j + count)];
   }
+  return p;
+}
+
+std::vector<int64_t> retain_partners(int64_t m, int64_t retain_count, uint64_t seed) {
+  RUNNER_CHECK(m >= 0, ConfigError, fmt::format("retain_partners: m = {} is negative", m));
+  if (m == 0) return {};
+  RUNNER_CHECK(retain_count > 0, ConfigError,
+               "retain_partners: the retain set is empty, so no retain caption can stand in for a forget caption");
+  auto gen = make_engine(kRetainPartnerStream, seed, static_cast<uint64_t>(m));
+  std::vector<int64_t> p(static_cast<size_t>(m));
+  for (auto& v : p) v = static_cast<int64_t>(uniform_below(gen, static_cast<uint64_t>(retain_count)));
   return p;
 }
 

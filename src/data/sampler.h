@@ -150,4 +150,9 @@ std::vector<int64_t> forget_partners(int64_t m, uint64_t seed);
 std::vector<int64_t> forget_partners(int64_t m, uint64_t seed,
                                      const std::vector<int32_t>& concepts_of_forget);
 
+// For each of m forget samples, an index into a retain set of `retain_count` samples, drawn
+// uniformly and independently (with replacement) from its own seeded stream; the same on every
+// machine and rank. ConfigError when m > 0 and the retain set is empty.
+std::vector<int64_t> retain_partners(int64_t m, int64_t retain_count, uint64_t seed);
+
 }  // namespace runner::data

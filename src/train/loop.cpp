@@ -250,7 +250,7 @@ unlearn::Features Run::features(const data::Batch& b) {
   if (s_.method->needs().partners) {
     std::vector<std::string> texts = b.captions;
     for (int64_t i : forget_pos) {
-      texts.push_back(s_.forget_captions.at(s_.partner_of[static_cast<size_t>(rows[i])]));
+      texts.push_back(s_.partner_captions.at(s_.partner_of[static_cast<size_t>(rows[i])]));
     }
     const at::Tensor tokens = models::tokenize(*s_.tokenizer, texts, s_.context_length);
     const at::Tensor all = s_.model->encode_text(tokens);
@@ -337,6 +337,10 @@ int Run::run() {
     forget["forget_rows"] = s_.forget_size;
     forget["retain_rows"] = s_.retain_size;
     forget["beta_eff"] = s_.ctx.beta_eff;
+    if (!s_.partners_used.empty()) {
+      forget["partners"] = s_.partners_used;
+      forget["partner_same_caption"] = s_.partner_same_caption;
+    }
     result_.set_json("forget", forget.dump());
   }
   core::log_info("{} {}: {} on {} ({} rank(s), batch {} per rank, {} steps) -> {}", unlearning_ ? "unlearn" : "train",

@@ -39,10 +39,12 @@ struct Session {
   unlearn::Context ctx;
 
   // Rows of the train split the batches come from (empty = all), the forget set (ascending) and
-  // each forget row's partner row (rows not in the forget set map to -1).
   std::vector<int64_t> subset, forget_rows;
+  // each forget row's partner row (rows not in the forget set map to -1) and the partners' captions.
   std::vector<int64_t> partner_of;
-  std::unordered_map<int64_t, std::string> forget_captions;
+  std::unordered_map<int64_t, std::string> partner_captions;
+  std::string partners_used;            // "other_concept", "same_concept" or "retain_caption" ("" = none)
+  double partner_same_caption = 0.0;    // share of forget rows whose stand-in caption equals their own
   std::vector<std::string> forget_concepts;  // resolved names, descendants included
   int64_t forget_size = 0, retain_size = 0;
 

@@ -66,6 +66,43 @@ void broadcast_weights(const comm::CommPtr& comm, torch::nn::Module& m) {
   for (auto& p : m.parameters()) comm->broadcast(p, 0);
 }
 
+// Each forget row's stand-in caption row (unlearn.partners), their captions, and the share of
+// stand-ins that repeat the row's own caption (logged and recorded: a stand-in equal to the own
+// caption re-teaches what is to be forgotten).
+void make_partners(Session& s, const data::ForgetRetain& fr) {
+  const config::UnlearnConfig& u = s.cfg.unlearn;
+  const std::vector<int32_t>& concepts = s.file->concepts("train");
+  std::vector<int32_t> forget_concepts;
+  for (int64_t r : fr.forget) forget_concepts.push_back(concepts[static_cast<size_t>(r)]);
+  const bool several = std::any_of(forget_concepts.begin(), forget_concepts.end(),
+                                   [&](int32_t c) { return c != forget_concepts.front(); });
+  std::vector<int64_t> partner_rows(fr.forget.size());
+  if (u.partners == "same_concept" || (u.partners == "other_concept" && several)) {
+    RUNNER_CHECK(s.forget_size >= 2, ConfigError,
+                 fmt::format("unlearn.forget: {} needs at least 2 forget rows for partner captions, found {}",
+                             u.method, s.forget_size));
+    const auto p = u.partners == "same_concept" ? data::forget_partners(s.forget_size, s.seed)
+                                                : data::forget_partners(s.forget_size, s.seed, forget_concepts);
+    for (size_t i = 0; i < p.size(); ++i) partner_rows[i] = fr.forget[static_cast<size_t>(p[i])];
+    s.partners_used = u.partners;
+  } else {  // retain_caption, or other_concept with one forget concept: retain rows are of other concepts
+    const auto p = data::retain_partners(s.forget_size, static_cast<int64_t>(fr.retain.size()), s.seed);
+    for (size_t i = 0; i < p.size(); ++i) partner_rows[i] = fr.retain[static_cast<size_t>(p[i])];
+    s.partners_used = "retain_caption";
+  }
+  const auto own = read_captions(*s.file, fr.forget);
+  const auto stand_in = read_captions(*s.file, partner_rows);
+  int64_t same = 0;
+  for (size_t i = 0; i < partner_rows.size(); ++i) {
+    s.partner_of[static_cast<size_t>(fr.forget[i])] = partner_rows[i];
+    s.partner_captions.emplace(partner_rows[i], stand_in[i]);
+    same += stand_in[i] == own[i];
+  }
+  s.partner_same_caption = s.forget_size > 0 ? static_cast<double>(same) / static_cast<double>(s.forget_size) : 0.0;
+  core::log_info("partners: {} (unlearn.partners {}); {:.1f}% of stand-in captions equal the row's own", s.partners_used,
+                 u.partners, 100.0 * s.partner_same_caption);
+}
+
 void make_forget_sets(Session& s) {
   const config::UnlearnConfig& u = s.cfg.unlearn;
   const data::DatasetInfo& info = s.file->info();
@@ -88,15 +125,7 @@ void make_forget_sets(Session& s) {
   }
   s.partner_of.assign(static_cast<size_t>(info.splits.at("train").size), -1);
   if (s.method->needs().partners) {
-    RUNNER_CHECK(s.forget_size >= 2, ConfigError,
-                 fmt::format("unlearn.forget: {} needs at least 2 forget rows for partner captions, found {}",
-                             u.method, s.forget_size));
-    const auto partners = data::forget_partners(s.forget_size, s.seed);
-    for (size_t i = 0; i < partners.size(); ++i) {
-      s.partner_of[static_cast<size_t>(fr.forget[i])] = fr.forget[static_cast<size_t>(partners[i])];
-    }
-    const auto caps = read_captions(*s.file, fr.forget);
-    for (size_t i = 0; i < caps.size(); ++i) s.forget_captions.emplace(fr.forget[i], caps[i]);
+    make_partners(s, fr);
   }
 }
 

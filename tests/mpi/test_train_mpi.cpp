@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -214,6 +215,53 @@ double pair_loss(const std::string& model_path, const std::string& file, const s
                                       m->curvature())
       .mean()
       .item<double>();
+}
+
+// unlearn.partners: every forget row's stand-in caption comes from another concept unless
+// same_concept is asked for; with one forget concept other_concept falls back to retain rows.
+TEST_F(TrainMpi, PartnersComeFromAnotherConceptByDefault) {
+  const auto f = data::DatasetFile::open(dir_ + "/fm.h5");
+  const std::vector<int32_t>& concept_of = f->concepts("train");
+  struct Case {
+    std::vector<std::string> forget;
+    std::string mode, used;
+  };
+  std::map<std::string, double> share;
+  for (const Case& k : std::vector<Case>{{{"sandal"}, "other_concept", "retain_caption"},
+                                         {{"sandal", "shirt"}, "other_concept", "other_concept"},
+                                         {{"sandal", "shirt"}, "retain_caption", "retain_caption"},
+                                         {{"sandal"}, "same_concept", "same_concept"}}) {
+    config::Config c = unlearn_cfg("partners", "ac");
+    c.unlearn.forget = k.forget;
+    c.unlearn.partners = k.mode;
+    const Session s = make_session(c, comm(), /*unlearning=*/true);
+    EXPECT_EQ(s.partners_used, k.used) << k.mode;
+    ASSERT_EQ(static_cast<int64_t>(s.forget_rows.size()), s.forget_size);
+    std::set<int32_t> forget_concepts;
+    for (int64_t r : s.forget_rows) forget_concepts.insert(concept_of[static_cast<size_t>(r)]);
+    int64_t same_concept = 0;
+    for (int64_t r : s.forget_rows) {
+      const int64_t p = s.partner_of[static_cast<size_t>(r)];
+      ASSERT_GE(p, 0);
+      ASSERT_NE(p, r);
+      ASSERT_TRUE(s.partner_captions.count(p));
+      same_concept += concept_of[static_cast<size_t>(p)] == concept_of[static_cast<size_t>(r)];
+      if (k.used == "retain_caption") {
+        EXPECT_FALSE(forget_concepts.count(concept_of[static_cast<size_t>(p)])) << "partner from the forget set";
+      }
+    }
+    if (k.mode == "same_concept") {
+      EXPECT_EQ(same_concept, s.forget_size);  // one concept: every partner is of it (the confound)
+    } else {
+      EXPECT_EQ(same_concept, 0) << k.mode;
+    }
+    share[k.mode + (k.forget.size() > 1 ? "2" : "1")] = s.partner_same_caption;
+  }
+  // Same-concept stand-ins often repeat the row's own caption ("a photo of a sandal."); stand-ins
+  // of other concepts only share general captions ("a photo of footwear.") with some retain rows.
+  EXPECT_GT(share.at("same_concept1"), 0.1);
+  EXPECT_LT(share.at("other_concept1"), share.at("same_concept1"));
+  EXPECT_LT(share.at("other_concept2"), 0.01);  // sandal and shirt share no caption
 }
 
 TEST_F(TrainMpi, GaRaisesForgetLossAndFtLowersRetainLoss) {

@@ -18,7 +18,7 @@
 namespace runner::config {
 namespace {
 
-constexpr size_t kFieldCount = 65;  // every field of every section in config.h
+constexpr size_t kFieldCount = 66;  // every field of every section in config.h
 
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }  // bits, so -0.0 != 0.0
 template <class T>
@@ -45,7 +45,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   RUNNER_FIELD(unlearn, method); RUNNER_FIELD(unlearn, original); RUNNER_FIELD(unlearn, forget);
   RUNNER_FIELD(unlearn, forget_descendants); RUNNER_FIELD(unlearn, steps); RUNNER_FIELD(unlearn, lr);
   RUNNER_FIELD(unlearn, weight_decay); RUNNER_FIELD(unlearn, warmup_steps); RUNNER_FIELD(unlearn, curv_learn);
-  RUNNER_FIELD(unlearn, alpha); RUNNER_FIELD(unlearn, beta); RUNNER_FIELD(unlearn, beta_scaled);
+  RUNNER_FIELD(unlearn, alpha); RUNNER_FIELD(unlearn, partners); RUNNER_FIELD(unlearn, beta); RUNNER_FIELD(unlearn, beta_scaled);
   RUNNER_FIELD(unlearn, pos_mode); RUNNER_FIELD(unlearn, pos_margin); RUNNER_FIELD(unlearn, entcal);
   RUNNER_FIELD(unlearn, entcal_weight); RUNNER_FIELD(unlearn, entcal_margin);
   RUNNER_FIELD(unlearn, entcal_retain); RUNNER_FIELD(unlearn, entcal_partner); RUNNER_FIELD(unlearn, norm);
@@ -100,6 +100,7 @@ Config unusual_config() {
   c.unlearn.warmup_steps = 7;
   c.unlearn.curv_learn = true;
   c.unlearn.alpha = 2.5;
+  c.unlearn.partners = "retain_caption";
   c.unlearn.beta = 0.0;
   c.unlearn.beta_scaled = false;
   c.unlearn.pos_mode = "hinge";
@@ -355,6 +356,7 @@ TEST(ConfigValidate, EnumerationsAndRangesNameKeyAndValue) {
            {"train.weight_decay=-0.5", "train.weight_decay", ">= 0"},
            {"train.entail_weight=-1", "train.entail_weight", ">= 0"},
            {"unlearn.alpha=-1", "unlearn.alpha", "-1.0"},
+           {"unlearn.partners=any", "unlearn.partners", "same_concept"},
            {"unlearn.beta=-2", "unlearn.beta", ">= 0"},
            {"unlearn.entcal_weight=-0.2", "unlearn.entcal_weight", ">= 0"},
            {"unlearn.entcal_margin=-0.1", "unlearn.entcal_margin", ">= 0"},
@@ -398,7 +400,7 @@ TEST(ConfigValidate, BoundariesThatAreAllowed) {
 TEST(ConfigHash, PinnedForTheDefaultConfig) {
   // Changes only when a semantic field or its default changes; then update the pin on purpose
   // (every run id changes with it).
-  EXPECT_EQ(semantic_hash(Config{}), "c79c581a6b9a4e6c");
+  EXPECT_EQ(semantic_hash(Config{}), "01401b6730ba4d49");  // since unlearn.partners
 }
 
 TEST(ConfigHash, IgnoresOutputAndLoggingKeys) {

@@ -289,6 +289,24 @@ TEST(ResolveConcepts, NamesToIndicesInOrderDuplicatesCollapse) {
   EXPECT_TRUE(resolve_concepts({}, known).empty());
 }
 
+TEST(RetainPartners, SeededUniformIndicesIntoTheRetainSet) {
+  const auto a = retain_partners(4000, 7, 11);
+  EXPECT_EQ(a, retain_partners(4000, 7, 11));  // the same on every call (and machine: portable engine)
+  EXPECT_NE(a, retain_partners(4000, 7, 12));
+  ASSERT_EQ(a.size(), 4000u);
+  std::vector<int64_t> count(7, 0);
+  for (int64_t v : a) {
+    ASSERT_GE(v, 0);
+    ASSERT_LT(v, 7);
+    ++count[static_cast<size_t>(v)];
+  }
+  // Each of 7 values ~571 times; 5 standard deviations (~110) of slack.
+  for (int64_t c : count) EXPECT_NEAR(static_cast<double>(c), 4000.0 / 7.0, 110.0);
+  EXPECT_TRUE(retain_partners(0, 0, 1).empty());
+  EXPECT_THROW(retain_partners(3, 0, 1), ConfigError);
+  EXPECT_THROW(retain_partners(-1, 5, 1), ConfigError);
+}
+
 TEST(ResolveConcepts, ForgetConceptIdsAddDescendantsOnlyWhenAsked) {
   // footwear(2) <- boot(3), sandal(4); dog(0), cat(1) roots.
   const std::vector<std::string> known{"dog", "cat", "footwear", "boot", "sandal"};
