@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "comm/runtime.h"
 #include "sweep/backend.h"
+#include "sweep/report.h"
 #include "sweep/results.h"
 #include "train/loop.h"
 
@@ -23,6 +24,7 @@ struct SweepCli {
   std::vector<std::string> overrides;  // appended to the spec's set and originals.set
   int64_t ranks = 0;                  // overrides the spec's ranks
   std::string backend = "local";      // one of sweep::backend_names()
+  bool dry_run = false;               // list the grid with each job's status; run nothing (any backend)
   sweep::BackendOptions o;
 };
 
@@ -51,7 +53,12 @@ int run(SweepCli& c) {
     comm::finalize_world();
     return code;
   }
-  return sweep::make_backend(c.backend, c.o)->run(spec);
+  const auto backend = sweep::make_backend(c.backend, c.o);
+  if (c.dry_run) {
+    sweep::print_grid(sweep::expand(spec));
+    return 0;
+  }
+  return backend->run(spec);
 }
 
 }  // namespace
@@ -65,7 +72,7 @@ void add_sweep(CLI::App& app, Action& action) {
   cmd->add_option("--set", c->overrides,
                   "Config override for every job, originals included (repeatable), e.g. --set train.steps=50");
   cmd->add_option("--ranks", c->ranks, "Ranks per run instead of the spec's (points that set ranks keep theirs)");
-  cmd->add_flag("--dry-run", c->o.common.dry_run, "Print the grid with each job's status; run nothing");
+  cmd->add_flag("--dry-run", c->dry_run, "Print the grid with each job's status; run nothing");
   cmd->add_flag("--rerun-failed", c->o.common.rerun_failed,
                 "Run FAILED jobs again (they resume from their checkpoints)");
   cmd->add_flag("--fail-fast", c->o.common.fail_fast, "Start nothing new after the first failure");

@@ -19,7 +19,6 @@ namespace runner::sweep {
 
 // Options every backend shares.
 struct SweepOptions {
-  bool dry_run = false;            // print the grid and each job's status; run nothing
   bool rerun_failed = false;       // FAILED jobs run again (from their newest checkpoint)
   bool fail_fast = false;          // after the first failure start nothing new (local, mpi)
   std::string hac;                 // the hac executable for child jobs ("" = this process's)
@@ -90,8 +89,7 @@ class LocalBackend final : public Backend {
 
 // Inside `mpirun -np P hac sweep --backend mpi`: run() initialises the MPI world (and finalises it
 // on return); rank 0 coordinates, the other ranks form groups of the runs' rank count and take
-// jobs longest first as they become free. With SweepOptions::dry_run it lists the grid, as the
-// other backends do, and starts nothing.
+// jobs longest first as they become free.
 class MpiBackend final : public Backend {
  public:
   MpiBackend(SweepOptions common, MpiOptions mpi) : common_(std::move(common)), mpi_(std::move(mpi)) {}

@@ -147,10 +147,6 @@ void run_stage(const std::vector<Job>& list, const std::vector<size_t>& todo, co
 
 int LocalBackend::run(const config::SweepSpec& spec) {
   const Grid g = expand(spec);
-  if (common_.dry_run) {
-    print_grid(g);
-    return 0;
-  }
   write_manifest(g, spec, name(), common_.command);
   const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
   int64_t max_ranks = 1;

@@ -194,10 +194,6 @@ int run_in_world(const config::SweepSpec& spec, const SweepOptions& o, const cha
 }  // namespace
 
 int MpiBackend::run(const config::SweepSpec& spec) {
-  if (common_.dry_run) {  // as the other backends: list the grid, start nothing (not even MPI)
-    print_grid(expand(spec));
-    return 0;
-  }
   const comm::CommPtr world = comm::init_world({});
   const int code = run_in_world(spec, common_, name(), world, mpi_.run);
   comm::finalize_world();

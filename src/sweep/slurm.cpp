@@ -67,10 +67,6 @@ std::string array_script(const Array& a, const std::string& list_file, const std
 
 int SlurmBackend::run(const config::SweepSpec& spec) {
   const Grid g = expand(spec);
-  if (common_.dry_run) {
-    print_grid(g);
-    return 0;
-  }
   write_manifest(g, spec, name(), common_.command);
   const SlurmOptions& o = slurm_;
   const std::string hac = hac_executable(common_.hac);
