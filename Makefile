@@ -52,7 +52,8 @@ test-mpi: build
 STUDY ?= configs/sweeps/study.yaml
 STUDY_DIR ?= results/study
 run: build
-	@test -s data/fashion_mnist.h5 || $(BUILD)/hac data fashion-mnist --out data/fashion_mnist.h5
+	@$(BUILD)/hac data info data/fashion_mnist.h5 2>/dev/null | grep -q 'caption_set: 2' || \
+	  $(BUILD)/hac data fashion-mnist --out data/fashion_mnist.h5
 	@start=$$(date +%s); $(BUILD)/hac sweep $(STUDY) --jobs $(JOBS); rc=$$?; \
 	  $(BUILD)/hac collect $(STUDY_DIR) || rc=1; \
 	  echo "study: $$(( $$(date +%s) - start )) s; table: $(STUDY_DIR)/collected/table_main.md, figures: $(STUDY_DIR)/collected/figures/"; \

@@ -47,6 +47,9 @@ find_package(spdlog QUIET)
 runner_report("CLI11" CLI11_FOUND "${CLI11_VERSION}")
 runner_report("nlohmann_json" nlohmann_json_FOUND "${nlohmann_json_VERSION}")
 runner_report("spdlog" spdlog_FOUND "${spdlog_VERSION}")
+# Boost.Math's distributions (header-only): the t and normal quantiles of hac collect's intervals.
+find_package(Boost 1.71 QUIET)
+runner_report("Boost (Math headers)" Boost_FOUND "${Boost_VERSION}")
 
 # CUDA toolkit and NCCL (headers + library). The NCCL communicator needs both; LibTorch's CUDA
 # support is optional for it to compile (see src/comm/comm_nccl.cpp).
@@ -98,7 +101,7 @@ message(STATUS "  NCCL communicator: ${RUNNER_NCCL} (RUNNER_WITH_NCCL=${RUNNER_W
 set(_missing "")
 foreach(pair "TORCH_FOUND:LibTorch" "MPI_C_FOUND:MPI" "HDF5_FOUND:HDF5" "yaml-cpp_FOUND:yaml-cpp"
              "CLI11_FOUND:CLI11" "nlohmann_json_FOUND:nlohmann_json" "spdlog_FOUND:spdlog"
-             "ZLIB_FOUND:zlib" "RUNNER_UTF8PROC:utf8proc")
+             "ZLIB_FOUND:zlib" "RUNNER_UTF8PROC:utf8proc" "Boost_FOUND:Boost")
   string(REPLACE ":" ";" pair "${pair}")
   list(GET pair 0 cond)
   list(GET pair 1 name)

@@ -11,7 +11,7 @@ packages=(
   libhdf5-dev hdf5-tools
   libyaml-cpp-dev
   googletest libgtest-dev
-  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libboost-dev
   zlib1g-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev
   dataset-fashion-mnist gnuplot-nox
 )

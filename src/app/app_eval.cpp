@@ -60,7 +60,7 @@ int run_eval(const EvalOptions& o) {
   r.tokenizer = models::checkpoint_tokenizer(extras, cfg.data.vocab_file, model_path);
   r.context_length = options.text.context_length;
   RUNNER_CHECK(!cfg.data.file.empty(), ConfigError, "data.file: no dataset given");
-  r.file = data::DatasetFile::open(cfg.data.file);
+  r.file = data::DatasetFile::open(cfg.data.file, data::Holdout{cfg.data.val_fraction, static_cast<uint64_t>(cfg.data.val_seed)});
   data::check_image_shape(cfg.data.file, r.file->info().splits.at(cfg.eval.split).image, options.vision.image_size,
                           options.vision.channels, model_path);
   r.original = o.no_original ? "" : (o.original.empty() ? cfg.unlearn.original : o.original);

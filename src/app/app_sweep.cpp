@@ -45,6 +45,18 @@ int run(SweepCli& c) {
   if (c.ranks > 0) spec_args.insert(spec_args.end(), {"--ranks", std::to_string(c.ranks)});
   for (const auto& kv : c.overrides) spec_args.insert(spec_args.end(), {"--set", kv});
   c.o.common.command = command_line();
+  {
+    // The slurm options again, for the job that submits the points after a selection stage.
+    std::vector<std::string>& r = c.o.slurm.resubmit_args;
+    const sweep::SlurmOptions& so = c.o.slurm;
+    if (!so.partition.empty()) r.insert(r.end(), {"--partition", so.partition});
+    r.insert(r.end(), {"--time", so.time_limit});
+    if (so.throttle > 0) r.insert(r.end(), {"--throttle", std::to_string(so.throttle)});
+    if (so.max_array > 0) r.insert(r.end(), {"--max-array", std::to_string(so.max_array)});
+    if (!so.sbatch_args.empty()) r.insert(r.end(), {"--sbatch-args", so.sbatch_args});
+    if (!so.threads.empty()) r.insert(r.end(), {"--threads", so.threads});
+    if (c.o.common.rerun_failed) r.push_back("--rerun-failed");
+  }
   c.o.slurm.spec_path = c.spec;
   c.o.mpi.run = run_in_process;
   if (!c.job.empty()) {
@@ -79,7 +91,7 @@ void add_sweep(CLI::App& app, Action& action) {
   cmd->add_option("--jobs", c->o.local.jobs, "local: concurrent runs (default: cores / ranks per run)");
   cmd->add_option("--mpirun", c->o.local.mpirun, "local: the mpirun for runs of several ranks");
   cmd->add_option("--hac", c->o.common.hac, "The hac executable the jobs run (default: this one)");
-  cmd->add_option("--job", c->job, "Run one job of the grid in this process: originals:I or points:I");
+  cmd->add_option("--job", c->job, "Run one job of the grid in this process: originals:I, trials:I or points:I");
   cmd->add_option("--partition", c->o.slurm.partition, "slurm: sbatch --partition");
   cmd->add_option("--time", c->o.slurm.time_limit, "slurm: time limit per array task");
   cmd->add_option("--throttle", c->o.slurm.throttle, "slurm: at most K array tasks at once (%K)");

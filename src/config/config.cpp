@@ -37,6 +37,8 @@ void visit(V& v, DataConfig& c) {
   v("tokenizer", c.tokenizer, "word (built from the train captions) | clip_bpe");
   v("vocab_file", c.vocab_file, "clip_bpe: bpe_simple_vocab_16e6.txt.gz");
   v("word_min_count", c.word_min_count, "word: a word needs this many occurrences");
+  v("val_fraction", c.val_fraction, "share of each concept's train rows held out as the validation split (0 = none)");
+  v("val_seed", c.val_seed, "which train rows the validation split holds");
 }
 
 template <class V>
@@ -101,7 +103,7 @@ void visit(V& v, UnlearnConfig& c) {
 template <class V>
 void visit(V& v, EvalConfig& c) {
   v("enabled", c.enabled, "evaluate at the end of `hac train` and `hac unlearn`");
-  v("split", c.split, "train | test: zero-shot, retrieval, hierarchy and k-NN queries come from this split");
+  v("split", c.split, "train | val | test: zero-shot, retrieval, hierarchy and k-NN queries come from this split (val: selection)");
   v("max_rows", c.max_rows, "rows of that split (seeded sample); 0 = all");
   v("templates", c.templates, "zero-shot prompts; {} is replaced by the class name, features averaged per class");
   v("batch_size", c.batch_size, "rows per encoder call (fixed chunks: equal numbers at any rank count)");

@@ -17,6 +17,10 @@ struct DataConfig {
   std::string tokenizer = "word";  // word (built from the train captions) | clip_bpe
   std::string vocab_file;        // clip_bpe: bpe_simple_vocab_16e6.txt.gz
   int64_t word_min_count = 1;    // word: a word needs this many occurrences
+  // Validation split carved from train when the file is opened (stratified per concept, seeded):
+  // training never sees it; eval.split val evaluates on it (selection), test stays for reporting.
+  double val_fraction = 0.0;     // share of each concept's train rows held out (0 = no validation split)
+  int64_t val_seed = 0;          // which rows
 };
 
 struct ModelConfig {
@@ -82,7 +86,7 @@ struct UnlearnConfig {
 
 struct EvalConfig {
   bool enabled = true;           // evaluate at the end of `hac train` and `hac unlearn`
-  std::string split = "test";    // zero-shot, retrieval, hierarchy and k-NN queries come from this split
+  std::string split = "test";    // train | val | test: zero-shot, retrieval, hierarchy and k-NN queries come from this split
   int64_t max_rows = 0;          // rows of that split (seeded sample); 0 = all
   // Zero-shot prompts: "{}" is replaced by the class (concept) name; features averaged per class.
   std::vector<std::string> templates = {"a photo of a {}.", "a black and white photo of a {}.",

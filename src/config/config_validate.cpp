@@ -52,6 +52,10 @@ void validate_values(const Config& c) {
             "(bpe_simple_vocab_16e6.txt.gz)");
   }
   check_int("data.word_min_count", d.word_min_count, 1);
+  if (!(d.val_fraction >= 0.0 && d.val_fraction < 1.0)) {
+    invalid("data.val_fraction", fmt::format("{}", d.val_fraction), "must be in [0, 1)");
+  }
+  check_int("data.val_seed", d.val_seed, 0);
 
   const ModelConfig& m = c.model;
   check_one_of("model.kind", m.kind, {"clip", "meru"});
@@ -94,7 +98,10 @@ void validate_values(const Config& c) {
   check_nonnegative("unlearn.l1_weight", u.l1_weight);
 
   const EvalConfig& e = c.eval;
-  check_one_of("eval.split", e.split, {"train", "test"});
+  check_one_of("eval.split", e.split, {"train", "val", "test"});
+  if (e.split == "val" && c.data.val_fraction <= 0.0) {
+    invalid("eval.split", "val", "the validation split needs data.val_fraction > 0");
+  }
   check_int("eval.max_rows", e.max_rows, 0);
   if (e.templates.empty()) invalid("eval.templates", "[]", "give at least one prompt template");
   for (const std::string& tmpl : e.templates) {

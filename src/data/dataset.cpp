@@ -13,6 +13,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "data/sampler.h"
 #include "data/h5_util.h"
 
 namespace runner::data {
@@ -278,7 +279,7 @@ struct DatasetFile::Handles {
 
 DatasetFile::~DatasetFile() = default;
 
-std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path) {
+std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path, const Holdout& holdout) {
   h5::quiet_errors();
   if (access(path.c_str(), R_OK) != 0) {
     throw IoError(fmt::format("cannot read dataset file {}: {}", path, std::strerror(errno)));
@@ -362,7 +363,8 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path) {
     si.size = static_cast<int64_t>(n);
     si.image = ImageShape{static_cast<int64_t>(idims[1]), static_cast<int64_t>(idims[2]), static_cast<int64_t>(idims[3])};
     f->info_.splits[split] = si;
-    f->concepts_[split] = std::move(c);
+    f->concepts_[split] = c;
+    f->file_concepts_[split] = std::move(c);
     f->h_->images[split] = std::move(images);
     f->h_->captions[split] = std::move(captions);
   }
@@ -383,7 +385,45 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path) {
       },
       &f->info_.attributes);
   h5::last_error();
+  f->apply_holdout(holdout);
   return f;
+}
+
+void DatasetFile::apply_holdout(const Holdout& holdout) {
+  info_.holdout = holdout;
+  if (holdout.fraction <= 0.0) return;
+  const std::vector<int32_t>& all = file_concepts_.at("train");
+  std::vector<int64_t> val = holdout_rows(all, holdout.fraction, holdout.seed);
+  RUNNER_CHECK(!val.empty(), ConfigError,
+               fmt::format("data.val_fraction: {} of {}/train ({} rows) holds out no row", holdout.fraction,
+                           info_.path, all.size()));
+  std::vector<int64_t> train;
+  train.reserve(all.size() - val.size());
+  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a 64 over the held-out rows' decimal text
+  for (int64_t r : val) {
+    for (char ch : std::to_string(r) + ",") hash = (hash ^ static_cast<unsigned char>(ch)) * 0x100000001b3ull;
+  }
+  for (size_t i = 0, v = 0; i < all.size(); ++i) {
+    if (v < val.size() && val[v] == static_cast<int64_t>(i)) {
+      ++v;
+    } else {
+      train.push_back(static_cast<int64_t>(i));
+    }
+  }
+  RUNNER_CHECK(!train.empty(), ConfigError,
+               fmt::format("data.val_fraction: {} holds out every row of {}/train", holdout.fraction, info_.path));
+  for (const auto& [name, rows] : {std::pair<std::string, const std::vector<int64_t>*>{"train", &train}, {"val", &val}}) {
+    std::vector<int32_t> c;
+    c.reserve(rows->size());
+    for (int64_t r : *rows) c.push_back(all[static_cast<size_t>(r)]);
+    concepts_[name] = std::move(c);
+    SplitInfo si = info_.splits.at("train");
+    si.size = static_cast<int64_t>(rows->size());
+    info_.splits[name] = si;
+  }
+  file_rows_["train"] = std::move(train);
+  file_rows_["val"] = std::move(val);
+  info_.val_fingerprint = fmt::format("{:016x}", hash);
 }
 
 const std::vector<int32_t>& DatasetFile::concepts(const std::string& split) const {
@@ -393,8 +433,26 @@ const std::vector<int32_t>& DatasetFile::concepts(const std::string& split) cons
 }
 
 Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& rows, bool with_images) const {
-  const std::vector<int32_t>& all_concepts = concepts(split);
-  const SplitInfo& si = info_.splits.at(split);
+  const auto mapped = file_rows_.find(split);
+  if (mapped == file_rows_.end()) {
+    (void)concepts(split);  // IoError for an unknown split
+    return read_file_rows(split, rows, with_images);
+  }
+  const std::vector<int64_t>& m = mapped->second;
+  std::vector<int64_t> file_rows(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (rows[i] < 0 || rows[i] >= static_cast<int64_t>(m.size())) {
+      throw IoError(fmt::format("{}: row {} of {} is outside [0, {})", info_.path, rows[i], split, m.size()));
+    }
+    file_rows[i] = m[static_cast<size_t>(rows[i])];
+  }
+  return read_file_rows("train", file_rows, with_images);
+}
+
+Rows DatasetFile::read_file_rows(const std::string& split, const std::vector<int64_t>& rows, bool with_images) const {
+  const std::vector<int32_t>& all_concepts = file_concepts_.at(split);
+  SplitInfo si = info_.splits.at(split);
+  si.size = static_cast<int64_t>(all_concepts.size());
   const hid_t images = h_->images.at(split).get();
   const hid_t captions = h_->captions.at(split).get();
   Rows out;
@@ -452,6 +510,10 @@ std::string describe_dataset(const DatasetFile& file) {
   const DatasetInfo& info = file.info();
   std::string out = fmt::format("{}\n", info.path);
   for (const auto& [k, v] : info.attributes) out += fmt::format("  {}: {}\n", k, v);
+  if (info.holdout.fraction > 0.0) {
+    out += fmt::format("validation split: {} of each concept's train rows (seed {}), fingerprint {}\n", info.holdout.fraction,
+                       info.holdout.seed, info.val_fingerprint);
+  }
   const auto k = info.concept_names.size();
   for (const auto& [split, si] : info.splits) {
     out += fmt::format("{}: {} rows, images {}x{}x{} uint8\n", split, si.size, si.image.height, si.image.width,

@@ -33,9 +33,18 @@ struct SplitInfo {
   ImageShape image;
 };
 
+// A validation split carved from the train split when the file is opened (data.val_fraction,
+// data.val_seed; data::holdout_rows): stratified per concept and seeded.
+struct Holdout {
+  double fraction = 0.0;  // 0 = no validation split
+  uint64_t seed = 0;
+};
+
 struct DatasetInfo {
   std::string path;
-  std::map<std::string, SplitInfo> splits;  // "train", "test"
+  std::map<std::string, SplitInfo> splits;  // "train", "test", and "val" with a holdout
+  Holdout holdout;
+  std::string val_fingerprint;              // FNV-1a 64 of the held-out file rows (hex); "" = none
   std::vector<std::string> concept_names;
   std::vector<int32_t> concept_parent;      // empty when the file has no /concept_parent
   std::map<std::string, std::string> attributes;  // string attributes of the root group
@@ -74,13 +83,15 @@ class DatasetWriter {
 };
 
 // One read-only handle on a dataset file (file locking off, so many ranks and jobs may read it
-// at once). open() validates the whole contract before anything else happens: every dataset
+// at once). With a holdout, split "val" is the held-out rows of the file's train split and "train"
+// the others (each in file order); row indices of both are positions in them, so everything that
+// reads "train" never sees a validation row. open() validates the whole contract before anything else happens: every dataset
 // present with the right type and rank, lengths consistent, concept indices in range, the
 // parent table acyclic; errors name the file and the dataset. Reads are thread-safe (Debian's
 // serial HDF5 is built thread-safe) but serialised by HDF5's global lock.
 class DatasetFile {
  public:
-  static std::shared_ptr<DatasetFile> open(const std::string& path);
+  static std::shared_ptr<DatasetFile> open(const std::string& path, const Holdout& holdout = {});
   ~DatasetFile();
 
   const DatasetInfo& info() const { return info_; }
@@ -95,10 +106,15 @@ class DatasetFile {
 
  private:
   DatasetFile() = default;
+  void apply_holdout(const Holdout& holdout);
+  // Rows of the file's own split (no holdout mapping).
+  Rows read_file_rows(const std::string& split, const std::vector<int64_t>& rows, bool with_images) const;
   struct Handles;
   std::unique_ptr<Handles> h_;
   DatasetInfo info_;
-  std::map<std::string, std::vector<int32_t>> concepts_;
+  std::map<std::string, std::vector<int32_t>> concepts_;       // per split as seen (holdout applied)
+  std::map<std::string, std::vector<int32_t>> file_concepts_;  // per split of the file
+  std::map<std::string, std::vector<int64_t>> file_rows_;      // "train"/"val" with a holdout: their file rows
 };
 
 // `hac data info`: counts per split and concept, image shape, the hierarchy, attributes.

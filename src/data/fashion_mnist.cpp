@@ -141,16 +141,19 @@ std::string fashion_mnist_caption(int32_t label, uint64_t k) {
   const ClassText& c = kClasses.at(static_cast<size_t>(label));
   const char* parent = kParents.at(static_cast<size_t>(c.parent - kClothing));
   // Specific, mixed and general phrasings: MERU's entailment loss needs general captions whose
-  // cones contain the specific ones.
+  // cones contain the specific ones. None of them is a zero-shot prompt: the default templates
+  // (eval.templates: "a photo of a {}.", "a black and white photo of a {}.", "a small picture of a
+  // {}.", "{}") filled with any concept name never equal a caption (kCaptionSet 2; a unit test
+  // checks it), so unlearning never optimises the evaluation strings themselves.
   switch (k % 8) {
-    case 0: return fmt::format("a photo of {}.", c.phrase);
-    case 1: return fmt::format("a black and white photo of {}.", c.phrase);
+    case 0: return fmt::format("a picture showing {}.", c.phrase);
+    case 1: return fmt::format("a greyscale image of {}.", c.phrase);
     case 2: return fmt::format("{} : {}", parent, c.phrase);
     case 3: return fmt::format("{}, a kind of {}.", c.phrase, parent);
-    case 4: return fmt::format("a small picture of {}.", c.phrase);
+    case 4: return fmt::format("a small image of {}.", c.phrase);
     case 5: return fmt::format("a kind of {}.", parent);
-    case 6: return fmt::format("a photo of {}.", parent);
-    default: return fmt::format("{}", c.name);
+    case 6: return fmt::format("an image of {}.", parent);
+    default: return fmt::format("{} on a plain background", c.name);
   }
 }
 
@@ -179,6 +182,7 @@ void build_fashion_mnist(const FashionMnistOptions& o) {
   const ConceptTable& t = fashion_mnist_concepts();
   writer.set_concepts(t.names, t.parent);
   writer.set_attribute("builder", "hac data fashion-mnist");
+  writer.set_attribute("caption_set", std::to_string(kCaptionSet));
   writer.set_attribute("seed", std::to_string(o.seed));
   writer.set_attribute("source", "Fashion-MNIST (Debian dataset-fashion-mnist)");
   writer.commit();

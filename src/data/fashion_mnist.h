@@ -28,6 +28,9 @@ const ConceptTable& fashion_mnist_concepts();
 
 // Caption of a sample of class `label`, the k-th phrasing (deterministic; k from the seed).
 std::string fashion_mnist_caption(int32_t label, uint64_t k);
+// The version of the caption phrasings, written as the file's attribute caption_set (2: disjoint
+// from the default zero-shot prompts; `make run` rebuilds an older file).
+constexpr int kCaptionSet = 2;
 
 // Reads the four IDX files (gzip) and writes the dataset atomically. Progress goes to the log.
 // Throws IoError naming the file on a missing or malformed IDX file, or a failed write.

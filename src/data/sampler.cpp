@@ -2,6 +2,8 @@
 #include "data/sampler.h"
 
 #include <algorithm>
+#include <cmath>
+#include <map>
 #include <atomic>
 #include <cctype>
 #include <numeric>
@@ -23,6 +25,7 @@ constexpr uint32_t kPermutationStream = 0x5e4d9a11u;
 constexpr uint32_t kPartnerStream = 0x7a2b3c01u;
 constexpr uint32_t kSampleStream = 0x3c6ef372u;
 constexpr uint32_t kRetainPartnerStream = 0x1b873593u;
+constexpr uint32_t kHoldoutStream = 0x5bd1e995u;
 // Known concept names listed in full up to this many; a 1000-class dataset would drown the error.
 constexpr size_t kMaxNamesListed = 40;
 
@@ -280,6 +283,26 @@ std::vector<int64_t> seeded_sample(std::vector<int64_t> pool, int64_t k, uint64_
   }
   std::sort(pool.begin(), pool.end());
   return pool;
+}
+
+std::vector<int64_t> holdout_rows(const std::vector<int32_t>& concepts, double fraction, uint64_t seed) {
+  RUNNER_CHECK(fraction >= 0.0 && fraction < 1.0, ConfigError,
+               fmt::format("data.val_fraction: {} must be in [0, 1)", fraction));
+  std::map<int32_t, std::vector<int64_t>> groups;  // concept (-1 = none) -> its rows, ascending
+  for (size_t i = 0; i < concepts.size(); ++i) groups[concepts[i]].push_back(static_cast<int64_t>(i));
+  std::vector<int64_t> out;
+  for (auto& [concept_id, rows] : groups) {
+    const auto k = static_cast<int64_t>(std::floor(fraction * static_cast<double>(rows.size()) + 0.5));
+    if (k <= 0) continue;
+    // Partial Fisher-Yates from the concept's own stream: adding rows of one concept does not
+    // move the held-out rows of another.
+    auto gen = make_engine(kHoldoutStream, seed, static_cast<uint64_t>(static_cast<int64_t>(concept_id) + 1));
+    const auto n = static_cast<uint64_t>(rows.size());
+    for (uint64_t i = 0; i < static_cast<uint64_t>(k); ++i) std::swap(rows[i], rows[i + uniform_below(gen, n - i)]);
+    out.insert(out.end(), rows.begin(), rows.begin() + k);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<int64_t> forget_partners(int64_t m, uint64_t seed) {

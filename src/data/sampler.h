@@ -130,6 +130,13 @@ std::vector<int32_t> forget_concept_ids(const std::vector<std::string>& names, b
 // std::seed_seq, own bounded draw): the same rows with every standard library and machine.
 std::vector<int64_t> seeded_sample(std::vector<int64_t> pool, int64_t k, uint64_t seed);
 
+// The validation rows of a train split whose row i has concept concepts[i] (-1 = none): from each
+// concept's rows (those with -1 as one more group), round(fraction x count) drawn without
+// replacement from a stream of (seed, concept) alone, with the generator of DistributedSampler;
+// ascending. Stratified, so every concept keeps its share in both parts; the same rows on every
+// machine. fraction 0 gives none. Throws ConfigError unless 0 <= fraction < 1.
+std::vector<int64_t> holdout_rows(const std::vector<int32_t>& concepts, double fraction, uint64_t seed);
+
 // Partner positions for AC's negative calibration (SPEC §6): for forget sample i (a position in
 // [0, m) of the forget list) the position of a random *other* forget sample, whose caption stands
 // in for i's own. The result is a uniformly drawn derangement of [0, m): never i itself, and

@@ -335,9 +335,13 @@ std::vector<int32_t> knn_predictions(const Request& r, const TrainRows& train, c
   return knn_predict(bank.feat, concepts_of(*r.file, "train", train.bank), after.feat, r.cfg.eval.knn_k);
 }
 
-// The audit's non-members: a seeded sample of the retain rows of the test split.
+// Where the audit's non-members come from: the validation split when evaluating on it (selection
+// never touches test), else the test split.
+std::string nonmember_split(const Context& ctx) { return ctx.split == "val" ? "val" : "test"; }
+
+// The audit's non-members: a seeded sample of the retain rows of the held-out split.
 std::vector<int64_t> audit_nonmembers(const Request& r, const Context& ctx) {
-  const auto& test_concepts = r.file->concepts("test");
+  const auto& test_concepts = r.file->concepts(nonmember_split(ctx));
   std::vector<int64_t> test_retain;
   for (size_t i = 0; i < test_concepts.size(); ++i) {
     if (test_concepts[i] >= 0 && !ctx.forget.count(test_concepts[i])) test_retain.push_back(static_cast<int64_t>(i));
@@ -360,11 +364,11 @@ void append_audit(AuditRows& audit, const Request& r, const char* set, const std
 // Membership audit: the pair scores of retain-train pairs (members), held-out retain pairs
 // (non-members) and forget-train pairs.
 AuditRows membership_audit(models::ContrastiveModelImpl& m, const Request& r, const TrainRows& train,
-                           const std::vector<int64_t>& nonmembers) {
-  const Encoded held_out = encode_rows(m, r, "test", nonmembers, "audit held-out");
+                           const std::vector<int64_t>& nonmembers, const std::string& held_split) {
+  const Encoded held_out = encode_rows(m, r, held_split, nonmembers, "audit held-out");
   AuditRows audit;
   append_audit(audit, r, "member", train.members, "train", pair_scores(m, train.enc.take(train.where(train.members))));
-  append_audit(audit, r, "nonmember", nonmembers, "test", pair_scores(m, held_out));
+  append_audit(audit, r, "nonmember", nonmembers, held_split, pair_scores(m, held_out));
   append_audit(audit, r, "forget", train.forget_pairs, "train",
                pair_scores(m, train.enc.take(train.where(train.forget_pairs))));
   return audit;
@@ -372,10 +376,10 @@ AuditRows membership_audit(models::ContrastiveModelImpl& m, const Request& r, co
 
 // The retrain reference (eval.retrain): its scores on the same pairs, in the same order.
 void add_retrain_reference(const Request& r, const TrainRows& train, const std::vector<int64_t>& nonmembers,
-                           AuditRows& audit) {
+                           const std::string& held_split, AuditRows& audit) {
   models::ContrastiveModel retrain = models::load_model(r.cfg.eval.retrain);
   const Encoded rt_train = encode_rows(*retrain, r, "train", train.rows, "retrain reference");
-  const Encoded rt_test = encode_rows(*retrain, r, "test", nonmembers, "retrain reference held-out");
+  const Encoded rt_test = encode_rows(*retrain, r, held_split, nonmembers, "retrain reference held-out");
   for (const auto& t : {pair_scores(*retrain, rt_train.take(train.where(train.members))),
                         pair_scores(*retrain, rt_test),
                         pair_scores(*retrain, rt_train.take(train.where(train.forget_pairs)))}) {
@@ -420,6 +424,7 @@ json assemble_metrics(models::ContrastiveModelImpl& m, const Request& r, const C
   metrics["representation"]["knn_bank_rows"] = bank_rows;
   for (const auto& [k, v] : cka.items()) metrics["representation"][k] = v;
   metrics["split"] = ctx.split;
+  if (!r.file->info().val_fingerprint.empty()) metrics["val_fingerprint"] = r.file->info().val_fingerprint;
   metrics["templates"] = static_cast<int64_t>(r.cfg.eval.templates.size());
   metrics["curvature"] = m.is_meru() ? m.curvature().item<double>() : std::numeric_limits<double>::quiet_NaN();
   metrics["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -506,8 +511,8 @@ std::string evaluate(const Request& r) {
   const TrainRows train = encode_train_rows(m, r, ctx);
   s.knn_pred = knn_predictions(r, train, after);
   const std::vector<int64_t> nonmembers = audit_nonmembers(r, ctx);
-  AuditRows audit = membership_audit(m, r, train, nonmembers);
-  if (!r.cfg.eval.retrain.empty()) add_retrain_reference(r, train, nonmembers, audit);
+  AuditRows audit = membership_audit(m, r, train, nonmembers, nonmember_split(ctx));
+  if (!r.cfg.eval.retrain.empty()) add_retrain_reference(r, train, nonmembers, nonmember_split(ctx), audit);
   Encoded before;
   const json cka = r.original.empty() ? json::object() : compare_with_original(r, ctx, after, s, before);
   const json metrics = assemble_metrics(m, r, ctx, s, audit, static_cast<int64_t>(train.bank.size()), cka, t0);

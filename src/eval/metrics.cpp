@@ -1,6 +1,8 @@
 // Metrics as pure functions (metrics.h).
 #include "eval/metrics.h"
 
+#include <boost/math/distributions/normal.hpp>
+
 #include <ATen/ATen.h>
 
 #include <algorithm>
@@ -106,6 +108,25 @@ AuditThreshold fit_threshold(const std::vector<double>& members, const std::vect
     if (std::isnan(best.balanced_accuracy) || bacc > best.balanced_accuracy) best = {t, bacc};
   }
   return best;
+}
+
+HeldOutAccuracy heldout_balanced_accuracy(const std::vector<double>& members, const std::vector<double>& nonmembers) {
+  if (members.size() < 2 || nonmembers.size() < 2) return {kNaN, kNaN, kNaN};
+  std::vector<double> fold_m[2], fold_o[2];
+  for (size_t i = 0; i < members.size(); ++i) fold_m[i % 2].push_back(members[i]);
+  for (size_t i = 0; i < nonmembers.size(); ++i) fold_o[i % 2].push_back(nonmembers[i]);
+  double tp = 0.0, tn = 0.0;
+  for (int f = 0; f < 2; ++f) {
+    const double t = fit_threshold(fold_m[f], fold_o[f]).threshold;
+    for (double v : fold_m[1 - f]) tp += v >= t;
+    for (double v : fold_o[1 - f]) tn += v < t;
+  }
+  const auto nm = static_cast<double>(members.size()), no = static_cast<double>(nonmembers.size());
+  const double tpr = tp / nm, tnr = tn / no;
+  const double ba = 0.5 * (tpr + tnr);
+  const double se = 0.5 * std::sqrt(tpr * (1.0 - tpr) / nm + tnr * (1.0 - tnr) / no);
+  const double z = boost::math::quantile(boost::math::normal_distribution<double>(), 0.975);
+  return {100.0 * ba, 100.0 * std::max(0.0, ba - z * se), 100.0 * std::min(1.0, ba + z * se)};
 }
 
 double share_below(const std::vector<double>& scores, double threshold) {

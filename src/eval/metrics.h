@@ -44,6 +44,16 @@ struct AuditThreshold {
   double balanced_accuracy = 0.0;  // %, on the fitting pairs
 };
 AuditThreshold fit_threshold(const std::vector<double>& members, const std::vector<double>& nonmembers);
+// The audit's balanced accuracy (%) on pairs it was not fitted on: the threshold fitted on the
+// even positions of each list scores the odd positions and vice versa (two-fold cross-fitting),
+// the hits of both folds pooled. Without signal it is 50 % in expectation, unlike the fitted value
+// (which a maximum over thresholds pushes above 50 %). The interval: normal (95 %, quantile from
+// Boost.Math) with the variance (TPR (1 - TPR) / members + TNR (1 - TNR) / non-members) / 4.
+// NaN when a list has fewer than 2 scores.
+struct HeldOutAccuracy {
+  double balanced_accuracy, lo, hi;
+};
+HeldOutAccuracy heldout_balanced_accuracy(const std::vector<double>& members, const std::vector<double>& nonmembers);
 // Share (%) of `scores` below the threshold (called non-member); NaN for none.
 double share_below(const std::vector<double>& scores, double threshold);
 

@@ -399,6 +399,12 @@ json aggregate_audit(const AuditRows& a) {
     json j;
     j["threshold"] = t.threshold;
     j["fit_balanced_accuracy"] = t.balanced_accuracy;
+    const HeldOutAccuracy h = heldout_balanced_accuracy(m, o);
+    j["heldout_balanced_accuracy"] = h.balanced_accuracy;
+    j["heldout_ba_lo"] = h.lo;
+    j["heldout_ba_hi"] = h.hi;
+    // Informative: the held-out interval lies above chance.
+    j["informative"] = !std::isnan(h.lo) && h.lo > 50.0;
     j["forget_nonmember"] = share_below(f, t.threshold);
     j["forget_score_mean"] = f.empty() ? kNaN : [&] {
       double sum = 0.0;

@@ -51,6 +51,9 @@ struct SlurmOptions {
   std::string sbatch_args;         // extra #SBATCH lines' arguments, e.g. "--gpus-per-task=1"
   std::string threads = "";        // HAC_NUM_THREADS for array tasks ("" = hac decides)
   bool wait = false;               // block until the collect job has ended
+  // This command's slurm options as arguments (--partition ...): with a select block, the job that
+  // follows the trials runs `hac sweep SPEC --backend slurm` with them to submit the points.
+  std::vector<std::string> resubmit_args;
 };
 
 // Every backend's options, as the command line fills them; make_backend hands each its part.
@@ -62,7 +65,8 @@ struct BackendOptions {
 };
 
 // A way to run a sweep. run() expands the spec's grid, runs (or submits) its originals and then
-// the points whose original is COMPLETED, writes the manifest, and returns the exit code: 0 when
+// the points whose original is COMPLETED (with a select block: first the trials, then the points
+// with the chosen settings; slurm: a dependent job submits the points once the trials have ended), writes the manifest, and returns the exit code: 0 when
 // every job is COMPLETED, 1 when any FAILED (or was not run because its original failed), 75
 // when interrupted (rerun to resume).
 class Backend {
@@ -83,6 +87,8 @@ class LocalBackend final : public Backend {
   int run(const config::SweepSpec& spec) override;
 
  private:
+  // One pass over the grid as expand() gives it now; `selecting`: it was the selection stage.
+  int run_pass(const config::SweepSpec& spec, bool& selecting);
   SweepOptions common_;
   LocalOptions local_;
 };

@@ -146,7 +146,20 @@ void run_stage(const std::vector<Job>& list, const std::vector<size_t>& todo, co
 }  // namespace
 
 int LocalBackend::run(const config::SweepSpec& spec) {
+  bool selecting = false;
+  int code = run_pass(spec, selecting);
+  // A select block: that pass ran the trials; once every trial has ended (COMPLETED or FAILED),
+  // a second pass runs the points with each group's chosen settings.
+  if (selecting && code != train::kExitPreempted && g_stop == 0 && !expand(spec).selecting) {
+    code = std::max(code, run_pass(spec, selecting));
+  }
+  return code;
+}
+
+int LocalBackend::run_pass(const config::SweepSpec& spec, bool& selecting) {
   const Grid g = expand(spec);
+  selecting = g.selecting;
+  if (g.selecting) core::log_info("sweep {}: selection stage: {} trial(s) on the validation split", g.name, g.trials.size());
   write_manifest(g, spec, name(), common_.command);
   const auto cores = static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
   int64_t max_ranks = 1;

@@ -195,7 +195,14 @@ int run_in_world(const config::SweepSpec& spec, const SweepOptions& o, const cha
 
 int MpiBackend::run(const config::SweepSpec& spec) {
   const comm::CommPtr world = comm::init_world({});
-  const int code = run_in_world(spec, common_, name(), world, mpi_.run);
+  const bool selecting = expand(spec).selecting;
+  int code = run_in_world(spec, common_, name(), world, mpi_.run);
+  // A select block: that pass ran the trials; once every trial has ended, a second pass runs the
+  // points with the chosen settings. Every rank reads the same result files after the barrier.
+  world->barrier();
+  if (selecting && code != train::kExitPreempted && !expand(spec).selecting) {
+    code = std::max(code, run_in_world(spec, common_, name(), world, mpi_.run));
+  }
   comm::finalize_world();
   return code;
 }

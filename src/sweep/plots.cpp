@@ -18,6 +18,7 @@
 #include "sweep/labels.h"
 #include "sweep/results.h"
 #include "sweep/shell.h"
+#include "sweep/stats.h"
 
 namespace runner::sweep {
 
@@ -28,15 +29,6 @@ namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 std::string num(double v) { return std::isnan(v) ? "NaN" : fmt::format("{:.6g}", v); }
-
-double mean_of(const std::vector<double>& v) {
-  double s = 0.0;
-  int64_t n = 0;
-  for (double x : v) {
-    if (!std::isnan(x)) s += x, ++n;
-  }
-  return n == 0 ? kNaN : s / static_cast<double>(n);
-}
 
 double metric(const RunRecord& r, const std::string& m) {
   const auto it = r.metrics.find(m);
@@ -74,50 +66,90 @@ std::vector<std::string> render(const fs::path& dir, const std::string& name, co
   return {"figures/" + name + ".png", "figures/" + name + ".pdf"};
 }
 
-// Table of series (columns) over x values (rows), tab-separated with a header.
+// Table of series over x values (rows), tab-separated with a header: per series its mean and the
+// half-width of the mean's 95 % t interval (NaN with fewer than 2 values).
 std::string series_table(const std::vector<std::string>& xs, const std::vector<std::string>& names,
-                         const std::map<std::pair<std::string, std::string>, double>& value) {
+                         const std::map<std::pair<std::string, std::string>, std::vector<double>>& values) {
   std::string t = "x";
-  for (const auto& n : names) t += "\t" + n;
+  for (const auto& n : names) t += "\t" + n + "\t" + n + " 95% half-width";
   t += "\n";
   for (const auto& x : xs) {
     t += x;
     for (const auto& n : names) {
-      const auto it = value.find({x, n});
-      t += "\t" + num(it == value.end() ? kNaN : it->second);
+      const auto it = values.find({x, n});
+      const stats::Interval i = it == values.end() ? stats::Interval{} : stats::mean_interval(it->second);
+      t += "\t" + num(i.mean) + "\t" + num(i.half());
     }
     t += "\n";
   }
   return t;
 }
 
-// Forget and retain accuracy against an x label; one line per series.
+// Forget and retain accuracy against an x label; one line per series, error bars: the 95 % t
+// interval of the mean.
 std::vector<std::string> accuracy_figure(const fs::path& dir, const std::string& name, const std::string& xlabel,
                                          const std::vector<std::string>& xs, const std::vector<std::string>& names,
                                          const std::map<std::pair<std::string, std::string>, std::vector<double>>& forget,
                                          const std::map<std::pair<std::string, std::string>, std::vector<double>>& retain,
                                          const std::string& gnuplot, const std::vector<std::string>& styles = {}) {
-  std::map<std::pair<std::string, std::string>, double> f, r;
-  for (const auto& [k, v] : forget) f[k] = mean_of(v);
-  for (const auto& [k, v] : retain) r[k] = mean_of(v);
-  core::write_file_atomically((dir / (name + "_forget.dat")).string(), series_table(xs, names, f));
-  core::write_file_atomically((dir / (name + "_retain.dat")).string(), series_table(xs, names, r));
+  core::write_file_atomically((dir / (name + "_forget.dat")).string(), series_table(xs, names, forget));
+  core::write_file_atomically((dir / (name + "_retain.dat")).string(), series_table(xs, names, retain));
   // One plot clause per series, so each has its own style (gnuplot's default cycle repeats colours
-  // after eight series).
+  // after eight series); a missing half-width draws the point without a bar.
   auto plot = [&](const std::string& which) {
     std::string cmd = "plot";
     for (size_t i = 0; i < names.size(); ++i) {
-      cmd += fmt::format("{} '{}_{}.dat' using 0:{}:xtic(1) with linespoints lw 2 {} title columnheader({})",
-                         i == 0 ? "" : ", \\\n    ", name, which, i + 2,
-                         i < styles.size() ? styles[i] : fmt::format("lt {} pt 7", i + 1), i + 2);
+      const size_t col = 2 + 2 * i;
+      cmd += fmt::format("{} '{}_{}.dat' using 0:{}:(valid({}) ? column({}) : 0):xtic(1) with yerrorlines lw 2 {} "
+                         "title columnheader({})",
+                         i == 0 ? "" : ", \\\n    ", name, which, col, col + 1, col + 1,
+                         i < styles.size() ? styles[i] : fmt::format("lt {} pt 7", i + 1), col);
     }
     return cmd + "\n";
   };
-  std::string body = "set multiplot layout 1,2\nset yrange [0:100]\nset ylabel 'zero-shot top-1 (%)'\n";
+  std::string body = "set multiplot layout 1,2\nset yrange [0:100]\nset ylabel 'zero-shot top-1 (%), mean ± 95% CI'\n";
   body += fmt::format("set xlabel '{}'\n", xlabel);
   body += "set title 'forget classes (lower is better)'\nset key off\n" + plot("forget");
   body += "set title 'retain classes (higher is better)'\nset key outside right top\n" + plot("retain");
   return render(dir, name, body, gnuplot, "1300,480", "13in,4.8in");
+}
+
+// Every selection trial's validation forget against retain top-1, one series per group, the
+// chosen trial of each group ringed.
+std::vector<std::string> selection_figure(const fs::path& dir, const std::vector<RunRecord>& runs,
+                                          const std::string& gnuplot) {
+  std::map<std::string, std::string> chosen;  // group -> trial
+  for (const auto& r : runs) {
+    if (r.stage != "trial" && r.labels.count("group") && r.labels.count("selected_trial")) {
+      chosen[r.labels.at("group")] = r.labels.at("selected_trial");
+    }
+  }
+  std::map<std::string, std::string> data;  // group -> rows
+  std::string ring;
+  for (const auto& r : runs) {
+    if (r.stage != "trial" || r.run_status != train::RunStatus::kCompleted || !r.labels.count("group")) continue;
+    const std::string& g = r.labels.at("group");
+    const std::string row = fmt::format("{}\t{}\n", num(metric(r, "zero_shot.retain_top1")),
+                                        num(metric(r, "zero_shot.forget_top1")));
+    data[g] += row;
+    if (chosen.count(g) && r.labels.count("trial") && chosen[g] == r.labels.at("trial")) ring += row;
+  }
+  if (data.empty()) return {};
+  std::string t, plot = "plot";
+  size_t i = 0;
+  for (const auto& [g, rows] : data) {
+    t += "retain\t" + g + "\n" + rows + "\n\n";
+    plot += fmt::format("{} 'selection.dat' index {} using 1:2 with points pt 7 ps 1 lt {} title columnheader(2)",
+                        i == 0 ? "" : ", \\\n    ", i, i + 1);
+    ++i;
+  }
+  core::write_file_atomically((dir / "selection.dat").string(), t);
+  core::write_file_atomically((dir / "selection_chosen.dat").string(), "retain\tforget\n" + ring);
+  plot += ", \\\n    'selection_chosen.dat' using 1:2 skip 1 with points pt 6 ps 2.5 lw 2 lc rgb 'black' title 'chosen'\n";
+  const std::string body =
+      "set title 'selection trials on the validation split'\nset xlabel 'retain top-1 (%)'\n"
+      "set ylabel 'forget top-1 (%)'\nset xrange [0:100]\nset yrange [0:100]\n" + plot;
+  return render(dir, "selection", body, gnuplot, "1100,600", "11in,6in");
 }
 
 // The representative MERU run for the hierarchy figures: a completed hac run with side files,
@@ -126,7 +158,7 @@ std::vector<std::string> accuracy_figure(const fs::path& dir, const std::string&
 const RunRecord* representative(const std::vector<RunRecord>& runs) {
   const RunRecord* best = nullptr;
   for (const auto& r : runs) {
-    if (r.kind != "unlearn" || r.model != "meru" || r.variant != "hac" ||
+    if (r.kind != "unlearn" || r.stage == "trial" || r.model != "meru" || r.variant != "hac" ||
         r.run_status != train::RunStatus::kCompleted) {
       continue;
     }
@@ -291,7 +323,9 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   // Accuracy vs number of concepts: one line per (model, method) at each model's most common curvature.
   std::map<std::string, std::map<std::string, int>> curv_count;
   for (const auto& r : runs) {
-    if (r.kind == "unlearn" && r.run_status == train::RunStatus::kCompleted) curv_count[r.model][r.curvature] += 1;
+    if (r.kind == "unlearn" && r.stage != "trial" && r.run_status == train::RunStatus::kCompleted) {
+      curv_count[r.model][r.curvature] += 1;
+    }
   }
   std::map<std::string, std::string> main_curv;
   for (const auto& [model, counts] : curv_count) {
@@ -303,7 +337,7 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   std::map<std::string, std::string> style;  // series -> colour by method, dashes and marks by model
   std::set<std::string> curvs;
   for (const auto& r : runs) {
-    if (r.kind != "unlearn" || r.run_status != train::RunStatus::kCompleted) continue;
+    if (r.kind != "unlearn" || r.stage == "trial" || r.run_status != train::RunStatus::kCompleted) continue;
     if (r.curvature == main_curv[r.model]) {
       const std::string name = r.model + " " + r.variant + (r.setting.empty() ? "" : " (" + r.setting + ")");
       if (std::find_if(series.begin(), series.end(), [&](auto& s) { return s.second == name; }) == series.end()) {
@@ -344,6 +378,7 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
   } else {
     core::log_info("collect: fewer than 2 MERU curvatures with HAC runs; no curvature figure");
   }
+  add(selection_figure(dir, runs, gnuplot));
   if (const RunRecord* r = representative(runs)) {
     add(histogram_figure(dir, *r, gnuplot));
     add(poincare_figure(dir, *r, gnuplot));

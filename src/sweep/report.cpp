@@ -42,7 +42,13 @@ std::string first_error(const Job& j) {
 }
 
 void print_grid(const Grid& g) {
-  fmt::print("sweep {}: {} original(s), {} point(s) -> {}\n", g.name, g.originals.size(), g.points.size(), g.dir);
+  if (g.selecting) {
+    fmt::print("sweep {}: selection stage: {} original(s), {} trial(s) on the validation split -> {} (the points "
+               "are listed once every trial has ended)\n", g.name, g.originals.size(), g.trials.size(), g.dir);
+  } else {
+    fmt::print("sweep {}: {} original(s), {} point(s){} -> {}\n", g.name, g.originals.size(), g.points.size(),
+               g.trials.empty() ? "" : fmt::format(" with settings chosen from {} trial(s)", g.trials.size()), g.dir);
+  }
   for (const auto& o : g.originals) {
     fmt::print("  original {:<40} {:<10} {}\n", o.id, status_text(job_status(o), "-"), o.dir);
   }
@@ -102,9 +108,12 @@ void write_manifest(const Grid& g, const config::SweepSpec& spec, const std::str
     return a;
   };
   m["originals"] = list(g.originals);
-  m["points"] = list(g.points);
+  m["selecting"] = g.selecting;
+  m["trials"] = list(g.trials);
+  m["points"] = g.selecting ? json::array() : list(g.points);
   fs::create_directories(g.dir);
   core::write_file_atomically((fs::path(g.dir) / "sweep.json").string(), m.dump(2) + "\n");
+  write_selection(g);
 }
 
 }  // namespace runner::sweep

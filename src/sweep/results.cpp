@@ -2,6 +2,7 @@
 #include "sweep/results.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "core/files.h"
 #include "core/log.h"
 #include "sweep/labels.h"
+#include "sweep/stats.h"
 
 namespace runner::sweep {
 
@@ -94,6 +96,17 @@ RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
   if (r.contains("labels") && r["labels"].is_object()) {
     for (const auto& [k, v] : r["labels"].items()) rec.labels[k] = v.is_string() ? v.get<std::string>() : v.dump();
   }
+  rec.stage = rec.labels.count("stage") ? rec.labels["stage"] : "";
+  rec.original = rec.labels.count("original") ? rec.labels["original"]
+                 : rec.kind == "unlearn"      ? fs::path(c.unlearn.original).parent_path().filename().string()
+                                              : "";
+  if (rec.labels.count("original_seed")) {
+    try {
+      rec.original_seed = std::stoll(rec.labels["original_seed"]);
+    } catch (const std::exception&) {
+      rec.original_seed = 0;
+    }
+  }
   if (rec.labels.count("curvature")) {
     rec.curvature = rec.labels["curvature"];
   } else if (rec.model == "clip") {
@@ -106,6 +119,8 @@ RunRecord record_of(const json& r, const fs::path& file, const fs::path& root) {
                                                   : "?";
     }
   }
+  rec.original_config = rec.labels.count("original_config") ? rec.labels["original_config"]
+                                                             : rec.model + ", curvature " + rec.curvature;
   return rec;
 }
 
@@ -118,33 +133,11 @@ std::string csv_cell(const std::string& s) {
 
 std::string num(double v) { return std::isnan(v) ? "" : fmt::format("{}", v); }
 
-struct Stat {
-  double mean = kNaN, std = kNaN;
-  int64_t n = 0;
-};
-Stat stat_of(const std::vector<double>& v) {
-  Stat s;
-  std::vector<double> ok;
-  for (double x : v) {
-    if (!std::isnan(x)) ok.push_back(x);
-  }
-  s.n = static_cast<int64_t>(ok.size());
-  if (ok.empty()) return s;
-  double sum = 0.0;
-  for (double x : ok) sum += x;
-  s.mean = sum / static_cast<double>(ok.size());
-  if (ok.size() > 1) {
-    double ss = 0.0;
-    for (double x : ok) ss += (x - s.mean) * (x - s.mean);
-    s.std = std::sqrt(ss / static_cast<double>(ok.size() - 1));  // sample std over seeds
-  }
-  return s;
-}
-
-std::string cell_text(const Stat& s, bool latex, int decimals) {
+// A cell: the mean with the half-width of its 95 % t interval; one value: no ±.
+std::string cell_text(const stats::Interval& s, bool latex, int decimals) {
   if (s.n == 0) return latex ? "--" : "—";
-  if (s.n == 1) return fmt::format("{:.{}f}", s.mean, decimals);
-  return fmt::format(latex ? "{:.{}f} $\\pm$ {:.{}f}" : "{:.{}f} ± {:.{}f}", s.mean, decimals, s.std, decimals);
+  if (s.n == 1 || std::isnan(s.half())) return fmt::format("{:.{}f}", s.mean, decimals);
+  return fmt::format(latex ? "{:.{}f} $\\pm$ {:.{}f}" : "{:.{}f} ± {:.{}f}", s.mean, decimals, s.half(), decimals);
 }
 
 std::string tex_escape(const std::string& s) {
@@ -177,16 +170,21 @@ struct TableColumn {
 };
 const TableColumn kMainColumns[] = {
     {"zero_shot.forget_top1", "forget", "F", Better::kLower, Over::kEachK, 1,
-     "forget/retain: zero-shot macro top-1 (%) on the forget / retain classes at each number of forgotten concepts"},
+     "forget/retain: zero-shot macro top-1 (%) on the forget / retain classes at each number k of forgotten "
+     "concepts"},
     {"zero_shot.retain_top1", "retain", "R", Better::kHigher, Over::kEachK, 1, ""},
+    {"audit.heldout_balanced_accuracy", "audit BA", "BA", Better::kNeither, Over::kAllK, 1,
+     "audit BA: the membership audit's balanced accuracy on pairs it was not fitted on (cross-fitted; 50 = "
+     "chance); *uninformative* when its interval contains 50, and then the two audit columns after it (marked †) "
+     "cannot tell members from non-members"},
     {"audit.forget_nonmember", "audit non-member", "audit", Better::kHigher, Over::kAllK, 1,
-     "audit: % of forget pairs the membership audit calls non-member"},
+     "audit non-member: % of forget pairs the audit calls non-member"},
     {"audit.gap_to_retrain", "gap to retrain", "gap", Better::kNeither, Over::kAllK, 1,
-     "gap: that share minus the retrain reference's"},
+     "gap: that share minus the retrain reference's on the same unit"},
     {"hierarchy.forget.own_cone", "forget in own cone", "cone", Better::kNeither, Over::kAllK, 1,
      "cone: % of forget images inside their own caption's entailment cone"},
     {"hierarchy.forget.image_dist0", "Δ dist0 forget img", "$\\Delta d_0$", Better::kNeither, Over::kShiftAllK, 1,
-     "Δ dist0: change of the forget images' mean distance to the origin"},
+     "Δ dist0: change of the forget images' mean distance to the origin (MERU: geodesic; CLIP: feature norm)"},
 };
 
 // One column of a written table: its entry and, for kEachK, its number of forgotten concepts.
@@ -215,19 +213,52 @@ struct ExpandedColumn {
   }
 };
 
-// The main table: rows (model, variant, curvature, setting), columns from kMainColumns.
+// The curvature a row's runs used (MERU: the mean of metrics.curvature; CLIP: "—").
+std::string curvature_used(const std::vector<const RunRecord*>& list) {
+  std::vector<double> c;
+  for (const RunRecord* r : list) {
+    const auto it = r->metrics.find("curvature");
+    if (it != r->metrics.end() && !std::isnan(it->second)) c.push_back(it->second);
+  }
+  if (c.empty()) return "—";
+  const stats::Interval i = stats::mean_interval(c);
+  return fmt::format("{:.3g}", i.mean);
+}
+
+// Whether a row's audit can tell members from non-members: its held-out balanced accuracy's
+// interval lies above 50 (over the row's runs, a t interval; for a single run its own interval).
+// kUnknown when no run has the measure (older runs, or too few pairs).
+enum class AuditSignal { kUnknown, kInformative, kUninformative };
+AuditSignal audit_signal(const std::vector<const RunRecord*>& list) {
+  std::vector<double> ba;
+  double lo1 = kNaN;
+  for (const RunRecord* r : list) {
+    const auto it = r->metrics.find("audit.heldout_balanced_accuracy");
+    if (it == r->metrics.end() || std::isnan(it->second)) continue;
+    ba.push_back(it->second);
+    const auto lo = r->metrics.find("audit.heldout_ba_lo");
+    lo1 = lo == r->metrics.end() ? kNaN : lo->second;
+  }
+  if (ba.empty()) return AuditSignal::kUnknown;
+  const double lo = ba.size() == 1 ? lo1 : stats::mean_interval(ba).lo;
+  return lo > 50.0 ? AuditSignal::kInformative : AuditSignal::kUninformative;
+}
+
+// The main table: rows (model, variant, original, setting), columns from kMainColumns; trials of a
+// selection stage never enter it.
 void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, CollectSummary& summary) {
-  using Key = std::tuple<std::string, int, std::string, std::string, std::string>;  // model, rank, variant, curvature, setting
+  using Key = std::tuple<std::string, int, std::string, std::string, std::string>;  // model, rank, variant, original, setting
   std::map<Key, std::vector<const RunRecord*>> rows;
   std::set<int64_t> ks;
   std::vector<const RunRecord*> incomplete;
   for (const auto& r : runs) {
-    if (r.kind != "unlearn") continue;
-    rows[{r.model, variant_rank(r.variant), r.variant, r.curvature, r.setting}].push_back(&r);
-    ks.insert(r.concepts);
+    if (r.kind != "unlearn" || r.stage == "trial") continue;
     if (r.run_status != train::RunStatus::kCompleted || !r.metrics.count("zero_shot.forget_top1")) {
       incomplete.push_back(&r);
+      continue;
     }
+    rows[{r.model, variant_rank(r.variant), r.variant, r.original_config, r.setting}].push_back(&r);
+    ks.insert(r.concepts);
   }
   std::vector<ExpandedColumn> cols;
   for (int64_t k : ks) {
@@ -238,44 +269,89 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
   for (const auto& c : kMainColumns) {
     if (c.over != Over::kEachK) cols.push_back({&c, -1});
   }
-  std::string md = "| model | method | curvature |", sep = "| --- | --- | --- |";
-  std::string tex = "\\begin{tabular}{lll" + std::string(cols.size(), 'r') + "}\n\\toprule\nmodel & method & curvature";
-  std::string csv = "model,method,curvature";
+  std::string md = "| model | method | original | curvature used | n |", sep = "| --- | --- | --- | ---: | ---: |";
+  std::string tex = "\\begin{tabular}{lllrr" + std::string(cols.size(), 'r') +
+                    "}\n\\toprule\nmodel & method & original & $c$ & $n$";
+  std::string csv = "model,method,original,curvature_used,n";
   for (const auto& c : cols) {
     md += " " + c.head(false) + " |";
     sep += " ---: |";
     tex += " & " + c.head(true);
-    csv += fmt::format(",{0}_mean,{0}_std,{0}_n", csv_cell(c.csv_name()));
+    csv += fmt::format(",{0}_mean,{0}_lo,{0}_hi,{0}_n", csv_cell(c.csv_name()));
   }
   md += "\n" + sep + "\n";
   tex += " \\\\\n\\midrule\n";
   csv += "\n";
   for (const auto& [key, list] : rows) {
-    const auto& [model, rank, variant, curvature, setting] = key;
+    const auto& [model, rank, variant, original, setting] = key;
     const std::string label = setting.empty() ? variant : variant + " (" + setting + ")";
-    md += fmt::format("| {} | {} | {} |", model, label, curvature);
-    tex += fmt::format("{} & {} & {}", tex_escape(model), tex_escape(label), tex_escape(curvature));
-    csv += fmt::format("{},{},{}", model, csv_cell(label), csv_cell(curvature));
+    // n: runs per forget-set size (a range when the sizes differ).
+    std::map<int64_t, int64_t> per_k;
+    for (const RunRecord* r : list) ++per_k[r->concepts];
+    int64_t lo_n = -1, hi_n = 0;
+    for (const auto& [k, n] : per_k) {
+      lo_n = lo_n < 0 ? n : std::min(lo_n, n);
+      hi_n = std::max(hi_n, n);
+    }
+    const std::string n_text = lo_n == hi_n ? std::to_string(hi_n) : fmt::format("{}–{}", lo_n, hi_n);
+    const std::string curv = curvature_used(list);
+    const bool uninformative = audit_signal(list) == AuditSignal::kUninformative;
+    md += fmt::format("| {} | {} | {} | {} | {} |", model, label, original, curv, n_text);
+    tex += fmt::format("{} & {} & {} & {} & {}", tex_escape(model), tex_escape(label), tex_escape(original),
+                       curv == "—" ? "--" : curv, n_text);
+    csv += fmt::format("{},{},{},{},{}", model, csv_cell(label), csv_cell(original), curv == "—" ? "" : curv, hi_n);
     for (const auto& c : cols) {
       std::vector<double> v;
       for (const RunRecord* r : list) v.push_back(c.value(*r));
-      const Stat s = stat_of(v);
-      md += " " + cell_text(s, false, c.column->decimals) + " |";
-      tex += " & " + cell_text(s, true, c.column->decimals);
-      csv += fmt::format(",{},{},{}", num(s.mean), num(s.std), s.n);
+      const stats::Interval s = stats::mean_interval(v);
+      const std::string metric = c.column->metric;
+      std::string mark, tmark;
+      if (metric == "audit.heldout_balanced_accuracy" && s.n > 0 && uninformative) {
+        mark = " *uninformative*";
+        tmark = " (uninf.)";
+      } else if ((metric == "audit.forget_nonmember" || metric == "audit.gap_to_retrain") && s.n > 0 && uninformative) {
+        mark = " †";
+        tmark = "$^\\dagger$";
+      }
+      md += " " + cell_text(s, false, c.column->decimals) + mark + " |";
+      tex += " & " + cell_text(s, true, c.column->decimals) + tmark;
+      csv += fmt::format(",{},{},{},{}", num(s.mean), num(s.lo), num(s.hi), s.n);
     }
     md += "\n";
     tex += " \\\\\n";
     csv += "\n";
   }
   tex += "\\bottomrule\n\\end{tabular}\n";
-  md += "\nCells: mean ± sample std over seeds (one value: no ±)";
+  md += "\nCells: mean ± half-width of the 95 % Student-t interval over the row's runs (one run: no ±). "
+        "n: runs per forget-set size k (originals × forget sets × unlearning seeds); the @k columns use those n "
+        "runs, the columns after them pool every k. original: the pretrained model's configuration, its "
+        "pretraining seeds pooled; curvature used: the curvature of the unlearned models (MERU)";
   for (const auto& c : kMainColumns) {
     if (*c.legend != '\0') md += std::string("; ") + c.legend;
   }
-  md += ".\n";
+  md += ". Differences between methods: table_paired.md (paired on matched units).\n";
+  // The gold standard must have learned: a retrain run whose retain top-1 is below twice chance
+  // (100 / retain classes) is named here, and counts against the sweep's budget for it.
+  std::vector<std::string> collapsed;
+  int64_t retrains = 0;
+  for (const auto& [key, list] : rows) {
+    if (std::get<2>(key) != "retrain") continue;
+    for (const RunRecord* r : list) {
+      ++retrains;
+      const auto classes = r->metrics.find("classes");
+      const auto retain = r->metrics.find("zero_shot.retain_top1");
+      if (classes == r->metrics.end() || retain == r->metrics.end()) continue;
+      const double chance = 100.0 / std::max(1.0, classes->second - static_cast<double>(r->concepts));
+      if (retain->second < 2.0 * chance) collapsed.push_back(fmt::format("`{}` ({:.1f} %)", r->dir, retain->second));
+    }
+  }
+  if (retrains > 0) {
+    md += fmt::format("\nRetrain check: {} of {} retrain run(s) collapsed (retain top-1 below twice chance){}{}.\n",
+                      collapsed.size(), retrains, collapsed.empty() ? "" : ": ",
+                      fmt::format("{}", fmt::join(collapsed, ", ")));
+  }
   if (!incomplete.empty()) {
-    md += "\nRuns without metrics (shown as —):\n\n";
+    md += "\nRuns without metrics (not in the table):\n\n";
     tex += "% Runs without metrics:\n";
     for (const RunRecord* r : incomplete) {
       md += fmt::format("* `{}`: {}{}\n", r->dir, r->status.empty() ? "no status" : r->status,
@@ -292,12 +368,16 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
 
 }  // namespace
 
+std::string RunRecord::unit() const { return fmt::format("o{}|{}|s{}", original_seed, forget, seed); }
+
 void add_retrain_gaps(std::vector<RunRecord>& runs) {
-  std::map<std::string, double> retrain;  // model|curvature|forget|seed -> forget non-member share
-  auto key = [](const RunRecord& r) { return fmt::format("{}|{}|{}|{}", r.model, r.curvature, r.forget, r.seed); };
+  std::map<std::string, double> retrain;  // original|forget|seed -> forget non-member share
+  auto key = [](const RunRecord& r) { return fmt::format("{}|{}|{}", r.original, r.forget, r.seed); };
   for (const auto& r : runs) {
     const auto it = r.metrics.find("audit.forget_nonmember");
-    if (r.kind == "unlearn" && r.variant == "retrain" && it != r.metrics.end()) retrain[key(r)] = it->second;
+    if (r.kind == "unlearn" && r.stage != "trial" && r.variant == "retrain" && it != r.metrics.end()) {
+      retrain[key(r)] = it->second;
+    }
   }
   for (auto& r : runs) {
     const auto it = r.metrics.find("audit.forget_nonmember");
@@ -309,10 +389,12 @@ void add_retrain_gaps(std::vector<RunRecord>& runs) {
 }
 
 void assign_settings(std::vector<RunRecord>& runs) {
-  // Runs of one (kind, model, variant, curvature) whose other config keys differ get, as their
-  // setting, the keys that differ within that group ("key=value, ...").
+  // Runs of one (kind, stage, model, variant, original) whose other config keys differ get, as
+  // their setting, the keys that differ within that group ("key=value, ...").
   std::map<std::string, std::vector<RunRecord*>> groups;
-  for (auto& r : runs) groups[r.kind + "|" + r.model + "|" + r.variant + "|" + r.curvature].push_back(&r);
+  for (auto& r : runs) {
+    groups[r.kind + "|" + r.stage + "|" + r.model + "|" + r.variant + "|" + r.original_config].push_back(&r);
+  }
   for (auto& [name, list] : groups) {
     std::set<std::string> differing;
     for (const RunRecord* r : list) {
@@ -366,21 +448,25 @@ CollectSummary collect(const CollectOptions& o) {
   std::vector<RunRecord> runs = read_runs(o.dir, out.string(), &summary.unreadable);
   assign_settings(runs);
   add_retrain_gaps(runs);
-  std::string lng = "run_id,dir,status,kind,method,variant,model,concepts,forget,curvature,seed,world_size,metric,value\n";
+  std::string lng =
+      "run_id,dir,status,kind,stage,method,variant,model,original,original_seed,concepts,forget,curvature,seed,world_size,"
+      "metric,value\n";
   for (const auto& r : runs) {
     ++summary.runs;
     summary.completed += r.run_status == train::RunStatus::kCompleted;
     summary.failed += r.run_status == train::RunStatus::kFailed;
     summary.incomplete += r.run_status != train::RunStatus::kCompleted && r.run_status != train::RunStatus::kFailed;
-    const std::string head = fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}", r.run_id, csv_cell(r.dir), r.status,
-                                         r.kind, r.method, r.variant, r.model, r.concepts, csv_cell(r.forget),
-                                         csv_cell(r.curvature), r.seed, r.world_size);
+    const std::string head = fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}", r.run_id, csv_cell(r.dir),
+                                         r.status, r.kind, r.stage, r.method, r.variant, r.model, csv_cell(r.original),
+                                         r.original_seed, r.concepts, csv_cell(r.forget), csv_cell(r.curvature),
+                                         r.seed, r.world_size);
     if (r.metrics.empty()) lng += head + ",,\n";  // visible, not dropped
     for (const auto& [k, v] : r.metrics) lng += fmt::format("{},{},{}\n", head, csv_cell(k), num(v));
   }
   core::write_file_atomically((out / "results_long.csv").string(), lng);
   summary.files.push_back("results_long.csv");
   write_tables(runs, out, summary);
+  write_comparisons(runs, out.string(), summary.files);
   if (o.figures) {
     for (const auto& f : write_figures(runs, out.string(), o.gnuplot)) summary.files.push_back(f);
   }

@@ -1,6 +1,7 @@
 // `hac collect DIR` (docs/results.md): every result.json under DIR -> a long-format CSV (one row
-// per run x metric) -> paper tables (Markdown, LaTeX booktabs, CSV) with mean ± std over seeds,
-// and gnuplot figures (PNG and PDF). Idempotent; no torch here.
+// per run x metric) -> paper tables (Markdown, LaTeX booktabs, CSV) whose cells are means with 95 %
+// t intervals and their n, paired comparisons and the claims' verdicts, and gnuplot figures (PNG
+// and PDF). Selection trials (stage "trial") are read but never enter a table. Idempotent; no torch.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,14 @@ struct RunRecord {
   std::string setting;
   std::map<std::string, std::string> keys;  // resolved config as section.key -> value, seed/forget/paths cleared
   int64_t concepts = 0, seed = 0, world_size = 0;
+  std::string stage;            // "trial" for a selection trial (never in the tables), else ""
+  std::string original;         // the original's run id (or checkpoint folder)
+  // The original's configuration without its pretraining seed (kind, preset, curvature): runs of
+  // different originals share a table row only when this is equal.
+  std::string original_config;
+  int64_t original_seed = 0;    // the original's pretraining seed (a unit of variance)
+  // The unit a paired comparison matches on: original seed, forget set, unlearning seed.
+  std::string unit() const;
   std::map<std::string, std::string> labels;
   std::map<std::string, double> metrics;  // flattened numeric leaves of "metrics" (NaN for null)
 };
@@ -55,6 +64,12 @@ void assign_settings(std::vector<RunRecord>& runs);
 // share minus that of the `retrain` run of the same model, curvature, forget set and seed (the
 // same audit rows, so the same number eval.retrain would give).
 void add_retrain_gaps(std::vector<RunRecord>& runs);
+
+// Paired comparisons and claims (claims.cpp): table_paired.{md,csv} (HAC - AC, HAC - each
+// ablation, each method - retrain, per forget-set size and pooled, on matched units) and claims.md
+// (each of the HAC paper's claims: the comparison, its paired difference with 95 % interval, the
+// rule and the verdict). Appends the files written to summary.files.
+void write_comparisons(const std::vector<RunRecord>& runs, const std::string& out, std::vector<std::string>& files);
 
 // Writes results_long.csv, table_main.{md,tex,csv} and, unless disabled, figures/ into out.
 // Throws IoError naming gnuplot when figures are wanted and it cannot run.

@@ -1,4 +1,4 @@
-// The slurm backend (backend.h): one job array per stage (originals, then points; one array per
+// The slurm backend (backend.h): one job array per stage (originals, then trials or points; one array per
 // rank count, split above MaxArraySize, throttled with %K), each task `srun --mpi=pmix hac sweep
 // SPEC --job stage:I` (run_one_job), preemption by --signal=USR2 with checkpoint and requeue, and
 // a dependent collect job.
@@ -77,7 +77,7 @@ int SlurmBackend::run(const config::SweepSpec& spec) {
   // Arrays: per stage and rank count, only the jobs that still need to run, split at max_array.
   std::vector<Array> arrays;
   for (const auto& [stage, list] : {std::pair<std::string, const std::vector<Job>*>{"originals", &g.originals},
-                                    {"points", &g.points}}) {
+                                    {g.selecting ? "trials" : "points", g.selecting ? &g.trials : &g.points}}) {
     std::map<int64_t, std::vector<size_t>> by_ranks;
     for (size_t i = 0; i < list->size(); ++i) {
       if (!should_run(job_status((*list)[i]), common_.rerun_failed)) continue;
@@ -103,7 +103,7 @@ int SlurmBackend::run(const config::SweepSpec& spec) {
     core::write_file_atomically(script, array_script(a, list_file, sdir.string(), o, hac, spec_path));
     std::string cmd = fmt::format("sbatch --parsable --array=0-{}{}", a.jobs.size() - 1,
                                   o.throttle > 0 ? fmt::format("%{}", o.throttle) : std::string());
-    if (a.stage == "points" && !original_ids.empty()) {
+    if (a.stage != "originals" && !original_ids.empty()) {
       std::string dep;
       for (const auto& id : original_ids) dep += ":" + id;
       cmd += " --dependency=afterany" + dep;
@@ -115,11 +115,20 @@ int SlurmBackend::run(const config::SweepSpec& spec) {
     core::log_info("sweep: submitted {} array {} ({} job(s), {} rank(s) each): {}", a.stage, id, a.jobs.size(), a.ranks,
                    script);
   }
-  // The collect job runs after every array, whatever their outcome.
-  std::string collect = "#!/bin/bash\n#SBATCH --job-name=hac-collect\n#SBATCH --ntasks=1\n";
+  // The collect job runs after every array, whatever their outcome. In the selection stage it
+  // submits the next stage instead: the same sweep again, which now chooses and submits the points.
+  std::string collect = fmt::format("#!/bin/bash\n#SBATCH --job-name=hac-{}\n#SBATCH --ntasks=1\n",
+                                    g.selecting ? "select" : "collect");
   collect += fmt::format("#SBATCH --output={}/collect-%j.out\n", sdir.string());
   if (!o.partition.empty()) collect += fmt::format("#SBATCH --partition={}\n", o.partition);
-  collect += fmt::format("{} collect {}\n", quote(hac), quote(fs::absolute(g.dir).string()));
+  if (g.selecting) {
+    std::string args;
+    for (const auto& a : o.spec_args) args += " " + quote(a);
+    for (const auto& a : o.resubmit_args) args += " " + quote(a);
+    collect += fmt::format("{} sweep {} --backend slurm --hac {}{}\n", quote(hac), quote(spec_path), quote(hac), args);
+  } else {
+    collect += fmt::format("{} collect {}\n", quote(hac), quote(fs::absolute(g.dir).string()));
+  }
   const std::string collect_script = (sdir / "collect.sbatch").string();
   core::write_file_atomically(collect_script, collect);
   std::string dep;
@@ -147,10 +156,14 @@ int run_one_job(const config::SweepSpec& spec, const std::string& which, const c
     index = std::stoll(which.substr(colon + 1));
   } catch (const std::exception&) {
   }
-  const std::vector<Job>* list = stage == "originals" ? &g.originals : stage == "points" ? &g.points : nullptr;
+  const std::vector<Job>* list = stage == "originals" ? &g.originals
+                                 : stage == "trials"  ? &g.trials
+                                 : stage == "points" && !g.selecting ? &g.points
+                                                                     : nullptr;
   if (colon == std::string::npos || list == nullptr || index < 0 || index >= static_cast<int64_t>(list->size())) {
-    throw UsageError(fmt::format("--job '{}': expected originals:I or points:I with I below {} / {}", which,
-                                 g.originals.size(), g.points.size()));
+    throw UsageError(fmt::format("--job '{}': expected originals:I, trials:I or points:I with I below {} / {} / {}{}",
+                                 which, g.originals.size(), g.trials.size(), g.selecting ? 0 : g.points.size(),
+                                 g.selecting ? " (the points exist once every trial has ended)" : ""));
   }
   const Job& j = (*list)[static_cast<size_t>(index)];
   // The submitter chose this job, so a FAILED one runs again; a COMPLETED one (a task that ran

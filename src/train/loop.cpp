@@ -330,6 +330,19 @@ int Run::run() {
   if (rank0()) core::write_file_atomically((fs::path(dir_) / "config.yaml").string(), config::to_yaml(cfg_));
   is_forget_.assign(static_cast<size_t>(s_.file->info().splits.at("train").size), 0);
   for (int64_t r : s_.forget_rows) is_forget_[static_cast<size_t>(r)] = 1;
+  {
+    // The rows this run trains on: the train split less the validation split, if any.
+    const data::DatasetInfo& di = s_.file->info();
+    json split;
+    split["train_rows"] = di.splits.at("train").size;
+    split["val_fraction"] = di.holdout.fraction;
+    if (di.holdout.fraction > 0.0) {
+      split["val_seed"] = di.holdout.seed;
+      split["val_rows"] = di.splits.at("val").size;
+      split["val_fingerprint"] = di.val_fingerprint;
+    }
+    result_.set_json("split", split.dump());
+  }
   if (unlearning_) {
     json forget;
     forget["concepts"] = cfg_.unlearn.forget;

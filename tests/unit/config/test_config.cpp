@@ -18,7 +18,7 @@
 namespace runner::config {
 namespace {
 
-constexpr size_t kFieldCount = 66;  // every field of every section in config.h
+constexpr size_t kFieldCount = 68;  // every field of every section in config.h
 
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }  // bits, so -0.0 != 0.0
 template <class T>
@@ -34,7 +34,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   if (!same(a.sec.name, b.sec.name)) out.push_back(#sec "." #name)
   RUNNER_FIELD(data, file); RUNNER_FIELD(data, batch_size); RUNNER_FIELD(data, prefetch);
   RUNNER_FIELD(data, tail); RUNNER_FIELD(data, tokenizer); RUNNER_FIELD(data, vocab_file);
-  RUNNER_FIELD(data, word_min_count);
+  RUNNER_FIELD(data, word_min_count); RUNNER_FIELD(data, val_fraction); RUNNER_FIELD(data, val_seed);
   RUNNER_FIELD(model, kind); RUNNER_FIELD(model, preset); RUNNER_FIELD(model, init);
   RUNNER_FIELD(model, curv_init); RUNNER_FIELD(model, curv_learn); RUNNER_FIELD(model, embed_dim);
   RUNNER_FIELD(model, vision_ln_eps);
@@ -71,6 +71,8 @@ Config unusual_config() {
   c.data.tokenizer = "clip_bpe";
   c.data.vocab_file = "yes";  // a YAML 1.1 bool word as a string
   c.data.word_min_count = 3;
+  c.data.val_fraction = 0.125;
+  c.data.val_seed = 9;
   c.model.kind = "clip";
   c.model.preset = "vit_b";
   c.model.init = "123";  // a number as a string
@@ -345,6 +347,8 @@ TEST(ConfigValidate, EnumerationsAndRangesNameKeyAndValue) {
            {"data.batch_size=0", "data.batch_size", ">= 1"},
            {"data.prefetch=-1", "data.prefetch", "-1"},
            {"data.word_min_count=0", "data.word_min_count", ">= 1"},
+           {"data.val_fraction=1", "data.val_fraction", "[0, 1)"},
+           {"eval.split=val", "eval.split", "data.val_fraction > 0"},
            {"train.steps=0", "train.steps", ">= 1"},
            {"unlearn.steps=-1", "unlearn.steps", ">= 0"},
            {"train.lr=0", "train.lr", "> 0"},
@@ -400,7 +404,7 @@ TEST(ConfigValidate, BoundariesThatAreAllowed) {
 TEST(ConfigHash, PinnedForTheDefaultConfig) {
   // Changes only when a semantic field or its default changes; then update the pin on purpose
   // (every run id changes with it).
-  EXPECT_EQ(semantic_hash(Config{}), "01401b6730ba4d49");  // since unlearn.partners
+  EXPECT_EQ(semantic_hash(Config{}), "796c187d3a81bcb2");  // since data.val_fraction
 }
 
 TEST(ConfigHash, IgnoresOutputAndLoggingKeys) {

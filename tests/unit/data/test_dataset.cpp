@@ -10,9 +10,13 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <set>
+#include <numeric>
+#include <map>
 
 #include "core/error.h"
 #include "data/dataset.h"
+#include "config/config.h"
 #include "data/fashion_mnist.h"
 
 namespace runner::data {
@@ -84,6 +88,50 @@ TEST(Dataset, WriteThenReadRowsInAnyOrder) {
   const std::string text = describe_dataset(*f);
   EXPECT_NE(text.find("train: 23 rows, images 4x3x3 uint8"), std::string::npos) << text;
   EXPECT_NE(text.find("footwear\n    sandal\n    sneaker"), std::string::npos) << text;
+  std::remove(path.c_str());
+}
+
+// data.val_fraction: "val" is a stratified, seeded part of the file's train split, "train" the
+// rest; both read the file's rows, test is untouched, and the same seed gives the same rows.
+TEST(Dataset, ValidationSplitIsCarvedFromTrainDisjointAndStable) {
+  Written train = make_rows(40, 1, 3), test = make_rows(6, 1, 4);
+  const std::string path = write_file("holdout.h5", train, test);
+  auto f = DatasetFile::open(path, Holdout{0.25, 7});
+  const auto& info = f->info();
+  // Four concept groups (-1, 0, 1, 2) of 10 rows: round(0.25 x 10) = 3 held out from each.
+  ASSERT_EQ(info.splits.at("val").size, 12);
+  ASSERT_EQ(info.splits.at("train").size, 28);
+  EXPECT_EQ(info.splits.at("test").size, 6);
+  EXPECT_EQ(info.val_fingerprint.size(), 16u);
+  std::map<int32_t, int> per_concept;
+  for (int32_t c : f->concepts("val")) ++per_concept[c];
+  EXPECT_EQ(per_concept, (std::map<int32_t, int>{{-1, 3}, {0, 3}, {1, 3}, {2, 3}}));
+  // Every file row is in exactly one of the two parts: captions are unique per row.
+  std::vector<int64_t> all_val(12), all_train(28);
+  std::iota(all_val.begin(), all_val.end(), 0);
+  std::iota(all_train.begin(), all_train.end(), 0);
+  const Rows v = f->read("val", all_val), t = f->read("train", all_train);
+  std::set<std::string> seen;
+  for (const auto* part : {&v, &t}) {
+    for (size_t i = 0; i < part->captions.size(); ++i) {
+      EXPECT_TRUE(seen.insert(part->captions[i]).second) << part->captions[i];
+      const auto row = std::find(train.captions.begin(), train.captions.end(), part->captions[i]) - train.captions.begin();
+      ASSERT_LT(row, 40);
+      EXPECT_TRUE(part->images[static_cast<int64_t>(i)].equal(train.images[row]));
+      EXPECT_EQ(part->concepts[i], train.concepts[static_cast<size_t>(row)]);
+    }
+  }
+  EXPECT_EQ(seen.size(), 40u);
+  EXPECT_THROW(f->read("val", {12}), IoError);
+  // Same seed, same rows; another seed, other rows; no holdout, no val split.
+  auto again = DatasetFile::open(path, Holdout{0.25, 7});
+  EXPECT_EQ(again->read("val", all_val, false).captions, v.captions);
+  EXPECT_EQ(again->info().val_fingerprint, info.val_fingerprint);
+  EXPECT_NE(DatasetFile::open(path, Holdout{0.25, 8})->info().val_fingerprint, info.val_fingerprint);
+  auto plain = DatasetFile::open(path);
+  EXPECT_EQ(plain->info().splits.count("val"), 0u);
+  EXPECT_THROW(plain->concepts("val"), IoError);
+  EXPECT_NE(describe_dataset(*f).find("validation split: 0.25"), std::string::npos);
   std::remove(path.c_str());
 }
 
@@ -231,6 +279,26 @@ TEST(FashionMnist, BalancedSubsetsWithAHierarchyDeterministicForASeed) {
   EXPECT_GT(general, 10);
   EXPECT_LT(general, 100);
   for (const char* f : {"fm_a.h5", "fm_b.h5", "fm_c.h5"}) std::remove(temp_path(f).c_str());
+}
+
+// No training caption is a zero-shot prompt: every default template filled with every concept
+// name (leaves and parents) differs from every caption phrasing of every class.
+TEST(FashionMnist, CaptionsAreDisjointFromTheZeroShotPrompts) {
+  const std::vector<std::string> templates = config::EvalConfig{}.templates;
+  ASSERT_FALSE(templates.empty());
+  std::set<std::string> prompts;
+  for (const auto& name : fashion_mnist_concepts().names) {
+    for (const auto& t : templates) {
+      const auto at = t.find("{}");
+      prompts.insert(t.substr(0, at) + name + t.substr(at + 2));
+    }
+  }
+  for (int32_t label = 0; label < 10; ++label) {
+    for (uint64_t k = 0; k < 8; ++k) {
+      const std::string cap = fashion_mnist_caption(label, k);
+      EXPECT_EQ(prompts.count(cap), 0u) << "caption equals a prompt: " << cap;
+    }
+  }
 }
 
 TEST(FashionMnist, MissingSourceIsNamed) {

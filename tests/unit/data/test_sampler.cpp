@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <set>
 #include <string>
@@ -424,6 +425,31 @@ TEST(ForgetPartners, RestrictedToOtherConceptsWhenSeveralArePresent) {
   // One concept only: the plain derangement.
   EXPECT_EQ(forget_partners(6, 11, {4, 4, 4, 4, 4, 4}), forget_partners(6, 11));
   EXPECT_THROW(forget_partners(3, 0, {1, 2}), ConfigError);
+}
+
+// holdout_rows: stratified per concept, ascending, pinned by (seed, concept), and the held-out
+// rows of one concept do not move when another concept gains rows.
+TEST(Holdout, StratifiedSeededAndPerConceptStable) {
+  std::vector<int32_t> concepts;
+  for (int i = 0; i < 100; ++i) concepts.push_back(i % 5 == 0 ? -1 : i % 2);  // -1: 20, 0: 40, 1: 40
+  const auto v = holdout_rows(concepts, 0.1, 3);
+  std::map<int32_t, int> per;
+  for (int64_t r : v) ++per[concepts[static_cast<size_t>(r)]];
+  EXPECT_EQ(per, (std::map<int32_t, int>{{-1, 2}, {0, 4}, {1, 4}}));
+  EXPECT_TRUE(std::is_sorted(v.begin(), v.end()));
+  EXPECT_EQ(std::set<int64_t>(v.begin(), v.end()).size(), v.size());
+  EXPECT_EQ(holdout_rows(concepts, 0.1, 3), v);
+  EXPECT_NE(holdout_rows(concepts, 0.1, 4), v);
+  EXPECT_TRUE(holdout_rows(concepts, 0.0, 3).empty());
+  // Appending rows of concept 1 leaves the held-out rows of concepts -1 and 0 where they were.
+  std::vector<int32_t> more = concepts;
+  for (int i = 0; i < 30; ++i) more.push_back(1);
+  std::vector<int64_t> kept_a, kept_b;
+  for (int64_t r : v) if (concepts[static_cast<size_t>(r)] != 1) kept_a.push_back(r);
+  for (int64_t r : holdout_rows(more, 0.1, 3)) if (more[static_cast<size_t>(r)] != 1) kept_b.push_back(r);
+  EXPECT_EQ(kept_a, kept_b);
+  EXPECT_THROW(holdout_rows(concepts, 1.0, 0), ConfigError);
+  EXPECT_THROW(holdout_rows(concepts, -0.1, 0), ConfigError);
 }
 
 }  // namespace

@@ -87,6 +87,37 @@ TEST(Audit, OverlappingScoresBalanceBothClasses) {
   EXPECT_DOUBLE_EQ(t.threshold, 0.5);
 }
 
+// Cross-fitted balanced accuracy: separable scores give 100 % out of fold; scores that carry no
+// member signal stay near 50 % (the fitted value is pushed above it), and the interval says so.
+TEST(Audit, HeldOutBalancedAccuracyIsNotFittedOnItsOwnPairs) {
+  const HeldOutAccuracy perfect = heldout_balanced_accuracy({10, 11, 12, 13}, {1, 2, 3, 4});
+  EXPECT_DOUBLE_EQ(perfect.balanced_accuracy, 100.0);
+  EXPECT_DOUBLE_EQ(perfect.hi, 100.0);
+  // Hand count: folds of members {10,12} / {11,13}, non-members {1,3} / {2,4}; the thresholds
+  // fitted on each fold (6.5 and 7.5) put every held-out pair on its side: TPR = TNR = 1, the
+  // variance is 0 and lo = 100. (Members {5..8} would not do: the threshold 4 fitted on {5,7} /
+  // {1,3} calls the held-out non-member 4 a member.)
+  EXPECT_DOUBLE_EQ(perfect.lo, 100.0);
+  // No signal: members and non-members from the same pseudo-random stream.
+  std::vector<double> m, o;
+  uint64_t x = 12345;
+  for (int i = 0; i < 2000; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    const double v = static_cast<double>(x >> 11) / 9007199254740992.0;
+    (i % 2 ? m : o).push_back(v);
+  }
+  const HeldOutAccuracy h = heldout_balanced_accuracy(m, o);
+  EXPECT_GT(fit_threshold(m, o).balanced_accuracy, h.balanced_accuracy);
+  EXPECT_LT(h.lo, 50.0);
+  EXPECT_GT(h.hi, 50.0);
+  // At most the width with both rates at 0.5: 2 x 1.959964 x 0.5 x sqrt(0.25/1000 + 0.25/1000) = 4.38 points.
+  EXPECT_LE(h.hi - h.lo, 4.39);
+  EXPECT_GT(h.hi - h.lo, 1.0);
+  EXPECT_TRUE(std::isnan(heldout_balanced_accuracy({1}, {0, 1}).balanced_accuracy));
+  const HeldOutAccuracy touching = heldout_balanced_accuracy({5, 6, 7, 8}, {1, 2, 3, 4});
+  EXPECT_DOUBLE_EQ(touching.balanced_accuracy, 87.5);  // 4 of 4 members, 3 of 4 non-members
+}
+
 TEST(Audit, AggregateWithRetrainGap) {
   AuditRows a;
   auto add = [&](const char* set, double score, double retrain) {

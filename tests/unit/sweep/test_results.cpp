@@ -34,7 +34,8 @@ class Collect : public ::testing::Test {
   // A result.json of an unlearning run with the given metrics.
   void run(const std::string& name, const std::string& method, int seed, const std::vector<std::string>& forget,
            double forget_top1, double retain_top1, const std::string& status = "COMPLETED", bool clip = false,
-           const std::string& extra_config = "") {
+           const std::string& extra_config = "", const json& more_labels = json::object(),
+           const json& more_metrics = json::object()) {
     json r;
     r["status"] = status;
     r["error"] = status == "FAILED" ? json("non-finite loss at step 3 of hac") : json(nullptr);
@@ -46,11 +47,13 @@ class Collect : public ::testing::Test {
     r["config"] = "unlearn:\n  method: " + method + "\n  forget: [" + f + "]\n" + extra_config + "train:\n  seed: " +
                   std::to_string(seed) + "\n";
     r["labels"] = {{"curvature", clip ? "euclidean" : "1 learned"}};
+    for (const auto& [k, v] : more_labels.items()) r["labels"][k] = v;
     r["provenance"] = {{"world_size", 2}};
     if (status == "COMPLETED") {
       r["metrics"] = {{"zero_shot", {{"forget_top1", forget_top1}, {"retain_top1", retain_top1}}},
                       {"audit", {{"forget_nonmember", 50.0}, {"gap_to_retrain", nullptr}}},
                       {"curvature", clip ? json(nullptr) : json(1.0)}};
+      for (const auto& [k, v] : more_metrics.items()) r["metrics"][k] = v;
     } else {
       r["metrics"] = json::object();
     }
@@ -76,18 +79,21 @@ TEST_F(Collect, MeanAndStdOverSeedsInEveryFormat) {
   EXPECT_EQ(s.completed, 4);
   const std::string md = read("table_main.md");
   // hac at 1 concept: forget mean 15, sample std 7.07; retain 75 ± 7.1.
-  EXPECT_NE(md.find("| meru | hac | 1 learned | 15.0 ± 7.1 | 75.0 ± 7.1 | — | — |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| clip | ac | euclidean | 40.0 | 75.0 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| meru | hac-entcal | 1 learned | — | — | 5.0 | 60.0 |"), std::string::npos) << md;
+  // hac at 1 concept: {10, 20}: mean 15, sd 7.07, t(0.975, 1) = 12.706 -> half-width 63.5.
+  EXPECT_NE(md.find("| meru | hac | meru, curvature 1 learned | 1 | 2 | 15.0 ± 63.5 | 75.0 ± 63.5 | — | — |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| clip | ac | clip, curvature euclidean | — | 1 | 40.0 | 75.0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| meru | hac-entcal | meru, curvature 1 learned | 1 | 1 | — | — | 5.0 | 60.0 |"),
+            std::string::npos) << md;
   EXPECT_LT(md.find("| clip | ac"), md.find("| meru | hac |"));
   const std::string tex = read("table_main.tex");
   EXPECT_NE(tex.find("\\toprule"), std::string::npos);
-  EXPECT_NE(tex.find("15.0 $\\pm$ 7.1"), std::string::npos) << tex;
+  EXPECT_NE(tex.find("15.0 $\\pm$ 63.5"), std::string::npos) << tex;
   EXPECT_NE(tex.find("hac-entcal"), std::string::npos);
   const std::string csv = read("table_main.csv");
-  EXPECT_NE(csv.find("meru,hac,1 learned,15,7.0710678118654755,2,75,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("meru,hac,\"meru, curvature 1 learned\",1,2,15,-48.531"), std::string::npos) << csv;
   const std::string lng = read("results_long.csv");
-  EXPECT_NE(lng.find("a1,a1,COMPLETED,unlearn,hac,hac,meru,1,sandal,1 learned,1,2,zero_shot.forget_top1,20\n"),
+  EXPECT_NE(lng.find("a1,a1,COMPLETED,unlearn,,hac,hac,meru,,0,1,sandal,1 learned,1,2,zero_shot.forget_top1,20\n"),
             std::string::npos) << lng;
   EXPECT_NE(lng.find(",audit.gap_to_retrain,\n"), std::string::npos) << lng;  // null stays empty
 }
@@ -101,8 +107,10 @@ TEST_F(Collect, RunsOfDifferentSettingsAreNotAveragedAsSeeds) {
   o.figures = false;
   collect(o);
   const std::string md = read("table_main.md");
-  EXPECT_NE(md.find("| meru | hac (unlearn.lr=0.002) | 1 learned | 15.0 ± 7.1 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("| meru | hac (unlearn.lr=0.0005) | 1 learned | 30.0 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| meru | hac (unlearn.lr=0.002) | meru, curvature 1 learned | 1 | 2 | 15.0 ± 63.5 |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| meru | hac (unlearn.lr=0.0005) | meru, curvature 1 learned | 1 | 1 | 30.0 |"),
+            std::string::npos) << md;
 }
 
 TEST_F(Collect, GapToTheRetrainRunOfTheSameForgetSetAndSeed) {
@@ -136,12 +144,54 @@ TEST_F(Collect, FailedAndUnreadableRunsAreShownNotDropped) {
   EXPECT_EQ(s.incomplete, 1);
   EXPECT_EQ(s.unreadable, 1);
   const std::string md = read("table_main.md");
-  EXPECT_NE(md.find("| meru | hac | 1 learned | 10.0 | 70.0 |"), std::string::npos) << md;  // n = 1 of 3 seeds
+  EXPECT_NE(md.find("| meru | hac | meru, curvature 1 learned | 1 | 1 | 10.0 | 70.0 |"), std::string::npos)
+      << md;  // n = 1 of 3 seeds
   EXPECT_NE(md.find("`bad`: FAILED — non-finite loss at step 3 of hac"), std::string::npos) << md;
   EXPECT_EQ(md.find("torn"), std::string::npos) << "an unreadable file must not count as a run";
-  EXPECT_NE(read("results_long.csv").find("bad,bad,FAILED,unlearn,hac,hac,meru,1,sandal,1 learned,1,2,,\n"),
+  EXPECT_NE(read("results_long.csv").find("bad,bad,FAILED,unlearn,,hac,hac,meru,,0,1,sandal,1 learned,1,2,,\n"),
             std::string::npos);
   EXPECT_NE(read("results_long.csv").find("odd,odd,QUEUED,unlearn,"), std::string::npos);
+}
+
+// Paired differences on matched units (original seed, forget set, seed), the claims' verdicts by
+// their stated rules, and the audit marked uninformative when its held-out accuracy's interval
+// contains 50.
+TEST_F(Collect, PairedDifferencesClaimsAndTheAuditMark) {
+  const json meru = {{"original_config", "meru tiny, curvature 1 learned"}, {"original_seed", "0"}};
+  const json clip = {{"original_config", "clip tiny, curvature euclidean"}, {"original_seed", "0"}};
+  // The audit's held-out balanced accuracy of HAC's runs: 49, 51, 53: its t interval contains 50.
+  auto chance = [](int seed) {
+    return json{{"audit", {{"forget_nonmember", 50.0}, {"heldout_balanced_accuracy", 49.0 + 2 * seed}}}};
+  };
+  const double hac_forget[] = {0.0, 5.0, 10.0}, ac_forget[] = {20.0, 30.0, 40.0};
+  for (int seed = 0; seed < 3; ++seed) {
+    run("h" + std::to_string(seed), "hac", seed, {"sandal"}, hac_forget[seed], 70.0 + seed, "COMPLETED", false, "",
+        meru, chance(seed));
+    run("a" + std::to_string(seed), "ac", seed, {"sandal"}, ac_forget[seed], 75.0, "COMPLETED", true, "", clip);
+    run("n" + std::to_string(seed), "none", seed, {"sandal"}, 80.0, 72.0, "COMPLETED", false, "", meru);
+  }
+  run("h9", "hac", 9, {"sandal"}, 1.0, 70.0, "COMPLETED", false, "", meru);  // no ac on unit s9: not paired
+  CollectOptions o;
+  o.dir = dir_.string();
+  o.figures = false;
+  collect(o);
+  const std::string paired = read("table_paired.md");
+  // Differences {-20, -25, -30}: mean -25, sd 5, t(0.975, 2) = 4.303 -> [-37.4, -12.6]; n 3; the
+  // exact sign-flip p: 2 of 8 sign patterns reach |mean| 25.
+  EXPECT_NE(paired.find("| hac (meru tiny, curvature 1 learned) − ac (clip tiny, curvature euclidean) | forget top-1 | "
+                        "all | 3 | -25.0 [-37.4, -12.6] |"),
+            std::string::npos) << paired;
+  EXPECT_NE(paired.find("| 0.250 |"), std::string::npos) << paired;
+  const std::string claims = read("claims.md");
+  EXPECT_NE(claims.find("| HAC forgets more than AC |"), std::string::npos) << claims;
+  EXPECT_NE(claims.find("-25.0 [-37.4, -12.6] | 3 |"), std::string::npos) << claims;
+  EXPECT_NE(claims.find("**supported**"), std::string::npos) << claims;
+  // Retain: HAC {70, 71, 72} (h9 has no none on s9) - none 72: {-2, -1, 0}, all above -10.
+  EXPECT_NE(claims.find("| HAC keeps retain accuracy reasonable |"), std::string::npos) << claims;
+  EXPECT_NE(claims.find("not tested"), std::string::npos) << "no ablation rows: named, not judged\n" << claims;
+  const std::string md = read("table_main.md");
+  EXPECT_NE(md.find("*uninformative*"), std::string::npos) << md;
+  EXPECT_NE(md.find("50.0 ± 0.0 †"), std::string::npos) << md;
 }
 
 TEST_F(Collect, IdempotentAndFiguresFromGnuplot) {
@@ -159,7 +209,10 @@ TEST_F(Collect, IdempotentAndFiguresFromGnuplot) {
   for (const char* f : {"figures/acc_vs_concepts.png", "figures/acc_vs_concepts.pdf"}) {
     EXPECT_GT(fs::file_size(dir_ / "collected" / f), 1000u) << f;
   }
-  EXPECT_NE(dat.find("1\t30.5\t10.5"), std::string::npos) << dat;  // clip ac, meru hac means at 1 concept
+  // clip ac, then meru hac at 1 concept: means 30.5 and 10.5, each with the 95 % half-width of two
+  // values one apart (0.5 x 12.706 = 6.353).
+  EXPECT_NE(dat.find("1\t30.5\t6.35"), std::string::npos) << dat;
+  EXPECT_NE(dat.find("\t10.5\t6.35"), std::string::npos) << dat;
   const std::string pdf = read("figures/acc_vs_concepts.pdf"), png = read("figures/acc_vs_concepts.png");
   EXPECT_EQ(pdf.find("/CreationDate (D:"), std::string::npos) << "cairo's time stamp must be blanked";
   ::sleep(1);  // cairo's stamp has a resolution of a second
