@@ -312,6 +312,8 @@ SelectSpec select_block(const YAML::Node& n, const std::string& source) {
                                                          std::numeric_limits<int64_t>::max()));
     } else if (k == "seed") {
       s.seed = count(v, source, "select.seed", 0);
+    } else if (k == "axis") {
+      s.axis = static_cast<int64_t>(std::min<uint64_t>(count(v, source, "select.axis", 0), 1u << 20));
     } else if (k == "retain_drop") {
       try {
         s.retain_drop = v.as<double>();
@@ -341,7 +343,7 @@ SelectSpec select_block(const YAML::Node& n, const std::string& source) {
       }
       has_space = true;
     } else {
-      throw ConfigError(fmt::format("{}: unknown key 'select.{}' (known: trials, seed, retain_drop, set, fixed, space)",
+      throw ConfigError(fmt::format("{}: unknown key 'select.{}' (known: trials, seed, axis, retain_drop, set, fixed, space)",
                                     where(source, kv.first), k));
     }
   }
@@ -474,6 +476,10 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
     }
   }
   if (s.name.empty()) throw ConfigError(fmt::format("{}: name is required (results go to <root>/<name>/)", source));
+  if (s.select.enabled && s.select.axis >= static_cast<int64_t>(s.axes.size())) {
+    throw ConfigError(fmt::format("{}: select.axis {} names no axis (the spec has {}; 0 is the first)", source,
+                                  s.select.axis, s.axes.size()));
+  }
   if (s.name.find('/') != std::string::npos || s.name == "." || s.name == "..") {
     throw ConfigError(fmt::format("{}: name '{}' must be a plain folder name", source, s.name));
   }

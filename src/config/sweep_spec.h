@@ -20,6 +20,7 @@ struct SelectSpec {
   bool enabled = false;               // the spec has a select block
   int64_t trials = 0;                 // settings tried per method (the same for every method), >= 1
   uint64_t seed = 0;                  // which settings are drawn from each space
+  int64_t axis = 0;                   // the axis whose points are the groups (the methods axis; 0 = first)
   std::vector<std::string> set;       // overrides for the trial runs, "key=value" like SweepSpec::set
   double retain_drop = 5.0;           // admissible trials keep validation retain top-1 >= the original's - this (points)
   // Per method name (the value of unlearn.method) its search space: key -> its values as "key=value"

@@ -156,12 +156,25 @@ std::vector<Comparison> paired_table(const Rows& rows) {
 
 // ---- claims ------------------------------------------------------------------------------------
 
+// The values of two rows on the units both ran, in unit order.
+std::pair<std::vector<double>, std::vector<double>> matched(const Row& a, const Row& b, const Value& value, int64_t k) {
+  const auto ua = by_unit(a, value, k), ub = by_unit(b, value, k);
+  std::pair<std::vector<double>, std::vector<double>> out;
+  for (const auto& [unit, v] : ua) {
+    const auto it = ub.find(unit);
+    if (it == ub.end()) continue;
+    out.first.push_back(v);
+    out.second.push_back(it->second);
+  }
+  return out;
+}
+
 struct Claim {
   std::string claim, comparison, rule;
   std::string difference;  // "mean [lo, hi]"
   int64_t n = 0;
-  double p = kNaN;         // sign-flip permutation p of the primary comparison
-  stats::Verdict verdict = stats::Verdict::kInconclusive;
+  double p = kNaN;         // two-sided p of the claim's own null (its threshold), before Holm
+  stats::Verdict side = stats::Verdict::kInconclusive;  // from the interval alone
   bool tested = false;
   std::string note;
 };
@@ -173,20 +186,27 @@ Claim untested(const std::string& claim, const std::string& why) {
   return c;
 }
 
-Claim from_test(const std::string& claim, const std::string& comparison, const std::string& rule,
-                const stats::PairedTest& t, double threshold, bool below) {
+// A paired claim "a - b is below (or above) threshold": the interval of the differences, and the
+// paired-t p of the differences against the threshold.
+Claim judge(const std::string& claim, const std::string& comparison, const std::string& rule,
+            const std::vector<double>& a, const std::vector<double>& b, double threshold, bool below) {
   Claim c;
   c.claim = claim;
   c.comparison = comparison;
   c.rule = rule;
+  const stats::PairedTest t = stats::paired_test(a, b);
+  std::vector<double> shifted = b;
+  for (double& v : shifted) v += threshold;
   c.tested = t.n >= 2;
   c.difference = interval(t.diff);
   c.n = t.n;
-  c.p = t.p_perm;
-  c.verdict = c.tested ? stats::verdict(t.diff.lo, t.diff.hi, threshold, below) : stats::Verdict::kInconclusive;
+  c.p = stats::paired_test(a, shifted).p_t;
+  c.side = c.tested ? stats::verdict(t.diff.lo, t.diff.hi, threshold, below) : stats::Verdict::kInconclusive;
   if (!c.tested) c.note = "fewer than 2 matched units";
   return c;
 }
+
+const char* kBelowZero = "supported when the 95 % interval lies below 0; contradicted when above 0";
 
 std::vector<Claim> claims(const Rows& rows) {
   std::vector<Claim> out;
@@ -195,21 +215,21 @@ std::vector<Claim> claims(const Rows& rows) {
   const Row* none = rows.main("meru", "none");
   // 1. HAC forgets more than AC.
   if (hac != nullptr && ac != nullptr) {
-    out.push_back(from_test("HAC forgets more than AC",
-                            "forget top-1, HAC (MERU) − AC (CLIP), every forget-set size, matched units",
-                            "supported when the 95 % interval lies below 0; contradicted when above 0",
-                            compare(*hac, *ac, "forget", kForget, -1).test, 0.0, true));
+    const auto [x, y] = matched(*hac, *ac, kForget, -1);
+    out.push_back(judge("HAC forgets more than AC",
+                        "forget top-1, HAC (MERU) − AC (CLIP), every forget-set size, matched units", kBelowZero, x, y,
+                        0.0, true));
   } else {
     out.push_back(untested("HAC forgets more than AC", "the sweep has no hac (MERU) or ac (CLIP) row"));
   }
   // 2. Retain stays reasonable.
   if (hac != nullptr && none != nullptr) {
-    out.push_back(from_test(
-        "HAC keeps retain accuracy reasonable",
-        "retain top-1, HAC − the original (none), same MERU originals, every size",
-        fmt::format("supported when the interval lies above −{0:g} points (within {0:g} of the original); "
-                    "contradicted when below −{0:g}", kRetainMargin),
-        compare(*hac, *none, "retain", kRetain, -1).test, -kRetainMargin, false));
+    const auto [x, y] = matched(*hac, *none, kRetain, -1);
+    out.push_back(judge("HAC keeps retain accuracy reasonable",
+                        "retain top-1, HAC − the original (none), same MERU originals, every size",
+                        fmt::format("supported when the interval lies above −{0:g} points (within {0:g} of the "
+                                    "original); contradicted when below −{0:g}", kRetainMargin),
+                        x, y, -kRetainMargin, false));
   } else {
     out.push_back(untested("HAC keeps retain accuracy reasonable", "the sweep has no hac or none row on MERU"));
   }
@@ -218,11 +238,9 @@ std::vector<Claim> claims(const Rows& rows) {
   if (hac != nullptr && ac != nullptr && rows.ks.size() >= 2) {
     const int64_t k0 = *rows.ks.begin(), k1 = *rows.ks.rbegin();
     auto diffs = [&](int64_t k) {
-      const auto a = by_unit(*hac, kForget, k), b = by_unit(*ac, kForget, k);
+      const auto [x, y] = matched(*hac, *ac, kForget, k);
       std::vector<double> d;
-      for (const auto& [u, v] : a) {
-        if (b.count(u)) d.push_back(v - b.at(u));
-      }
+      for (size_t i = 0; i < x.size(); ++i) d.push_back(x[i] - y[i]);
       return d;
     };
     const stats::WelchTest w = stats::welch_test(diffs(k1), diffs(k0));
@@ -235,7 +253,7 @@ std::vector<Claim> claims(const Rows& rows) {
     c.difference = std::isnan(w.lo) ? f1(w.diff) : fmt::format("{} [{}, {}]", f1(w.diff), f1(w.lo), f1(w.hi));
     c.n = std::min(w.na, w.nb);
     c.p = w.p;
-    c.verdict = c.tested ? stats::verdict(w.lo, w.hi, 0.0, true) : stats::Verdict::kInconclusive;
+    c.side = c.tested ? stats::verdict(w.lo, w.hi, 0.0, true) : stats::Verdict::kInconclusive;
     if (!c.tested) c.note = "fewer than 2 matched units at a size";
     out.push_back(c);
   } else {
@@ -251,42 +269,45 @@ std::vector<Claim> claims(const Rows& rows) {
     };
     std::vector<double> x;
     for (const auto& [u, v] : by_unit(*hac, specific, -1)) x.push_back(v);
-    const stats::PairedTest t = stats::paired_test(x, std::vector<double>(x.size(), 0.0));
-    Claim c = from_test("HAC reorganises the hierarchy for the forgotten concepts",
+    out.push_back(judge("HAC reorganises the hierarchy for the forgotten concepts",
                         "per HAC run: change of the forget images' own-cone share minus the retain images' change "
                         "(percentage points), against 0",
-                        "supported when the interval lies below 0 (forget images leave their cones more than "
-                        "retain images); contradicted when above 0. The Euclidean side (CLIP) has no cones to compare",
-                        t, 0.0, true);
-    out.push_back(c);
+                        "supported when the interval lies below 0 (forget images leave their cones more than retain "
+                        "images); contradicted when above 0. The Euclidean side (CLIP) has no cones to compare",
+                        x, std::vector<double>(x.size(), 0.0), 0.0, true));
   } else {
     out.push_back(untested("HAC reorganises the hierarchy for the forgotten concepts", "the sweep has no hac row"));
   }
-  // 5. Each ablation: does the removed part help? Primary: forget; retain reported.
+  // 5. Each ablation: does the removed part help? Forget and retain both count.
   for (const char* ablation : {"hac-entcal", "hac-norm", "hac-both"}) {
-    const std::string part = std::string(ablation) == "hac-entcal" ? "entailment calibration"
-                             : std::string(ablation) == "hac-norm" ? "norm regularisation"
-                                                                   : "both parts";
+    const std::string name = std::string(ablation) == "hac-entcal" ? "HAC's entailment calibration helps"
+                             : std::string(ablation) == "hac-norm" ? "HAC's norm regularisation helps"
+                                                                   : "HAC's two hyperbolic parts together help";
     const Row* a = rows.main("meru", ablation);
     if (hac == nullptr || a == nullptr) {
-      out.push_back(untested("HAC's " + part + " helps", std::string("the sweep has no ") + ablation + " row"));
+      out.push_back(untested(name, std::string("the sweep has no ") + ablation + " row"));
       continue;
     }
-    const stats::PairedTest tf = compare(*hac, *a, "forget", kForget, -1).test;
-    const stats::PairedTest tr = compare(*hac, *a, "retain", kRetain, -1).test;
-    Claim c = from_test("HAC's " + part + " helps",
-                        fmt::format("HAC − {}: forget top-1 {} (retain top-1 {}), every size", ablation,
-                                    interval(tf.diff), interval(tr.diff)),
-                        "supported when one of forget (below 0) or retain (above 0) improves and neither worsens; "
-                        "contradicted when one worsens and neither improves",
-                        tf, 0.0, true);
-    const bool better = (tf.diff.hi < 0.0) || (tr.diff.lo > 0.0);
-    const bool worse = (tf.diff.lo > 0.0) || (tr.diff.hi < 0.0);
-    c.verdict = !c.tested                  ? stats::Verdict::kInconclusive
-                : better && !worse         ? stats::Verdict::kSupported
-                : worse && !better         ? stats::Verdict::kContradicted
-                                           : stats::Verdict::kInconclusive;
+    const auto [fx, fy] = matched(*hac, *a, kForget, -1);
+    const auto [rx, ry] = matched(*hac, *a, kRetain, -1);
+    const stats::PairedTest tf = stats::paired_test(fx, fy), tr = stats::paired_test(rx, ry);
+    Claim c;
+    c.claim = name;
+    c.comparison = fmt::format("HAC − {}: forget top-1 {} (retain top-1 {}), every size", ablation, interval(tf.diff),
+                               interval(tr.diff));
+    c.rule = "supported when forget improves (interval below 0) or retain improves (above 0) and neither worsens; "
+             "contradicted when one worsens and neither improves; p: the smaller of the two paired-t p, doubled";
+    c.tested = tf.n >= 2;
     c.difference = interval(tf.diff);
+    c.n = tf.n;
+    c.p = std::min(1.0, 2.0 * std::min(std::isnan(tf.p_t) ? 1.0 : tf.p_t, std::isnan(tr.p_t) ? 1.0 : tr.p_t));
+    const bool better = tf.diff.hi < 0.0 || tr.diff.lo > 0.0;
+    const bool worse = tf.diff.lo > 0.0 || tr.diff.hi < 0.0;
+    c.side = !c.tested           ? stats::Verdict::kInconclusive
+             : better && !worse  ? stats::Verdict::kSupported
+             : worse && !better  ? stats::Verdict::kContradicted
+                                 : stats::Verdict::kInconclusive;
+    if (!c.tested) c.note = "fewer than 2 matched units";
     out.push_back(c);
   }
   // 6. Curvature: HAC's retain cost (HAC − none on the same original) at the largest fixed
@@ -306,9 +327,10 @@ std::vector<Claim> claims(const Rows& rows) {
     const Row* h1 = fixed.size() >= 2 ? rows.find("meru", "hac", fixed.rbegin()->second) : nullptr;
     const Row* n0 = fixed.size() >= 2 ? rows.find("meru", "none", fixed.begin()->second) : nullptr;
     const Row* n1 = fixed.size() >= 2 ? rows.find("meru", "none", fixed.rbegin()->second) : nullptr;
+    const std::string name = "Curvature changes HAC's retain cost (the paper's future work)";
     if (h0 && h1 && n0 && n1) {
-      // Unit values of the cost at each curvature, matched across curvatures on (seed of the
-      // original, forget set, unlearning seed).
+      // The cost per unit at each curvature, matched across curvatures on (seed of the original,
+      // forget set, unlearning seed).
       auto cost = [&](const Row& h, const Row& n) {
         std::map<std::string, double> out_cost;
         const auto a = by_unit(h, kRetain, -1), b = by_unit(n, kRetain, -1);
@@ -325,20 +347,18 @@ std::vector<Claim> claims(const Rows& rows) {
           y.push_back(c0.at(u));
         }
       }
-      Claim c = from_test(fmt::format("Curvature changes HAC's retain cost (the paper's future work; c = {:g} vs {:g})",
-                                      fixed.rbegin()->first, fixed.begin()->first),
-                          fmt::format("(HAC − none) retain top-1 at c = {:g} minus at c = {:g}, matched units",
-                                      fixed.rbegin()->first, fixed.begin()->first),
-                          "supported when the interval excludes 0 (either sign: the paper states no direction); "
-                          "never contradicted, inconclusive otherwise",
-                          stats::paired_test(x, y), 0.0, true);
+      Claim c = judge(name,
+                      fmt::format("(HAC − none) retain top-1 at c = {:g} minus at c = {:g}, matched units",
+                                  fixed.rbegin()->first, fixed.begin()->first),
+                      "supported when the interval excludes 0 (either sign: the paper states no direction); never "
+                      "contradicted",
+                      x, y, 0.0, true);
       const stats::PairedTest t = stats::paired_test(x, y);
-      c.verdict = c.tested && (t.diff.hi < 0.0 || t.diff.lo > 0.0) ? stats::Verdict::kSupported
-                                                                   : stats::Verdict::kInconclusive;
+      c.side = c.tested && (t.diff.hi < 0.0 || t.diff.lo > 0.0) ? stats::Verdict::kSupported
+                                                                : stats::Verdict::kInconclusive;
       out.push_back(c);
     } else {
-      out.push_back(untested("Curvature changes HAC's retain cost",
-                             "needs hac and none rows on MERU originals of two or more fixed curvatures"));
+      out.push_back(untested(name, "needs hac and none rows on MERU originals of two or more fixed curvatures"));
     }
   }
   return out;
@@ -370,7 +390,8 @@ void write_comparisons(const std::vector<RunRecord>& runs, const std::string& ou
   files.push_back("table_paired.md");
   files.push_back("table_paired.csv");
 
-  // claims
+  // claims: the interval gives the side; the family of claims is guarded by Holm's adjustment of
+  // their p-values, so a verdict other than inconclusive also needs an adjusted p below 0.05.
   std::vector<Claim> cs = claims(rows);
   std::vector<double> ps;
   for (const auto& c : cs) ps.push_back(c.tested ? c.p : kNaN);
@@ -386,15 +407,19 @@ void write_comparisons(const std::vector<RunRecord>& runs, const std::string& ou
                         c.n, c.note);
       continue;
     }
+    const stats::Verdict v = !std::isnan(adjusted[i]) && adjusted[i] < 0.05 ? c.side : stats::Verdict::kInconclusive;
+    const std::string verdict =
+        v == stats::Verdict::kInconclusive ? "inconclusive at this size" : stats::verdict_name(v);
     cm += fmt::format("| {} | {} | {} | {} | {} ({}) | **{}** |\n", c.claim, c.comparison, c.difference, c.n, p3(c.p),
-                      p3(adjusted[i]), stats::verdict_name(c.verdict));
+                      p3(adjusted[i]), verdict);
     rules += fmt::format("* {}: {}.\n", c.claim, c.rule);
   }
   cm += "\nDifferences in percentage points. Units: (original pretraining seed, forget set, unlearning seed); "
         "HAC and its ablations run on the MERU original most methods share, AC on the CLIP one. p: two-sided "
-        "sign-flip permutation p of the comparison (Welch p for the growth claim), then Holm-adjusted over the "
-        "claims tested. Verdicts follow the 95 % interval of the difference, by these rules, fixed before the "
-        "run:\n\n" + rules;
+        "paired-t p of the claim's own null (the difference equals its threshold; Welch for the growth claim), "
+        "then in brackets Holm-adjusted over the claims tested. A verdict other than *inconclusive* needs both: the "
+        "95 % interval of the difference on one side of the threshold, by the claim's rule below, and a Holm-adjusted "
+        "p below 0.05. The rules, fixed before the run:\n\n" + rules;
   core::write_file_atomically((fs::path(out) / "claims.md").string(), cm);
   files.push_back("claims.md");
 }

@@ -70,8 +70,8 @@ class Builder {
   Builder(const config::SweepSpec& spec, Grid& g) : spec_(spec), g_(g) {}
 
   // The point of `assignment` (the axes' overrides) plus `extra` point overrides, in `folder`.
-  // Its group: the first `group_len` overrides (those of the first axis).
-  Job point(const config::Assignment& assignment, size_t group_len, const std::vector<std::string>& extra,
+  // Its group: the overrides in `group` (those of the selection axis).
+  Job point(const config::Assignment& assignment, std::pair<size_t, size_t> group, const std::vector<std::string>& extra,
             const std::string& folder, const std::string& prefix) {
     std::vector<std::string> point_set = spec_.set, original_set = spec_.original_set;
     int64_t ranks = spec_.ranks;
@@ -137,7 +137,9 @@ class Builder {
     p.cfg.output.dir = p.dir;
     const bool recipe = p.cfg.unlearn.method == "retrain";
     p.cost = static_cast<double>((recipe ? p.cfg.train.steps : p.cfg.unlearn.steps) * p.cfg.data.batch_size) + 1.0;
-    p.group = joined({assignment.begin(), assignment.begin() + static_cast<std::ptrdiff_t>(std::min(group_len, assignment.size()))});
+    const size_t end = std::min(group.second, assignment.size());
+    p.group = joined({assignment.begin() + static_cast<std::ptrdiff_t>(std::min(group.first, end)),
+                      assignment.begin() + static_cast<std::ptrdiff_t>(end)});
     return p;
   }
 
@@ -171,15 +173,18 @@ Grid expand(const config::SweepSpec& spec) {
   Grid g;
   g.name = spec.name;
   g.dir = (fs::path(spec.root) / spec.name).string();
-  // Each point's overrides, and how many of them come from the first axis (its selection group).
-  std::vector<std::pair<config::Assignment, size_t>> points{{{}, 0}};
+  // Each point's overrides, and where those of the selection axis (select.axis, default the first:
+  // its selection group) begin and end.
+  using Span = std::pair<size_t, size_t>;
+  const auto group_axis = static_cast<size_t>(spec.select.enabled ? spec.select.axis : 0);
+  std::vector<std::pair<config::Assignment, Span>> points{{{}, {0, 0}}};
   for (size_t axis = 0; axis < spec.axes.size(); ++axis) {
-    std::vector<std::pair<config::Assignment, size_t>> next;
-    for (const auto& [p, len] : points) {
+    std::vector<std::pair<config::Assignment, Span>> next;
+    for (const auto& [p, span] : points) {
       for (const auto& a : spec.axes[axis]) {
         config::Assignment merged = p;
         merged.insert(merged.end(), a.begin(), a.end());
-        next.emplace_back(merged, axis == 0 ? merged.size() : len);
+        next.emplace_back(merged, axis == group_axis ? Span{p.size(), merged.size()} : span);
       }
     }
     points = next;
@@ -187,7 +192,7 @@ Grid expand(const config::SweepSpec& spec) {
   Builder b(spec, g);
   std::map<std::string, size_t> point_index;
   std::vector<Job> plain;
-  std::vector<size_t> plain_len;
+  std::vector<Span> plain_len;
   for (const auto& [assignment, len] : points) {
     const size_t before = plain.size();
     b.add(plain, point_index, b.point(assignment, len, {}, "runs", ""));
@@ -203,7 +208,7 @@ Grid expand(const config::SweepSpec& spec) {
   check_select_keys(spec, spec.select.set, "set");
   std::map<std::string, size_t> group_of;
   std::vector<const Job*> first_point;
-  std::vector<size_t> first_len;
+  std::vector<Span> first_len;
   for (size_t i = 0; i < plain.size(); ++i) {
     const Job& p = plain[i];
     if (group_of.emplace(p.group, g.selection.size()).second) {

@@ -152,6 +152,34 @@ TEST_F(SweepSelect, TrialsRunFirstOnValidationThenPointsGetTheChoice) {
   EXPECT_NE(core::read_text_file((fs::path(g.dir) / "selection.md").string()).find("**chosen**"), std::string::npos);
 }
 
+// select.axis names the methods axis when another comes first (here the originals' seeds); an
+// entry that pins its original's seed collapses the seed axis to one point (identical points merge).
+TEST_F(SweepSelect, GroupsComeFromTheNamedAxis) {
+  const config::SweepSpec spec = config::parse_sweep_spec(R"(name: sel
+root: )" + root_.string() + R"(
+set: {data.val_fraction: 0.1}
+originals: {set: {train.steps: 11, data.val_fraction: 0.1}}
+select:
+  trials: 1
+  axis: 1
+  space: {all: {unlearn.lr: [0.001]}}
+axes:
+  - product: {original.train.seed: [0, 1]}
+  - list: [{unlearn.method: ft}, {unlearn.method: ga, original.train.seed: 0}]
+)", "s.yaml");
+  const Grid g = expand(spec);
+  ASSERT_EQ(g.selection.size(), 2u);
+  EXPECT_EQ(g.selection[0].group, "unlearn.method=ft");
+  EXPECT_EQ(g.selection[1].group, "unlearn.method=ga, original.train.seed=0");
+  EXPECT_EQ(g.originals.size(), 2u);  // seeds 0 and 1
+  EXPECT_EQ(g.trials.size(), 2u);
+  EXPECT_THROW(config::parse_sweep_spec(R"(name: x
+select: {trials: 1, axis: 3, space: {all: {unlearn.lr: [0.001]}}}
+axes:
+  - list: [{unlearn.method: ft}]
+)", "s.yaml"), ConfigError);
+}
+
 TEST_F(SweepSelect, NeedsAValidationSplitAndRefusesKeysThatChangeTheOriginal) {
   std::string text = R"(name: sel
 root: r
