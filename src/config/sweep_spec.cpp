@@ -476,7 +476,7 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
     }
   }
   if (s.name.empty()) throw ConfigError(fmt::format("{}: name is required (results go to <root>/<name>/)", source));
-  if (s.select.enabled && s.select.axis >= static_cast<int64_t>(s.axes.size())) {
+  if (s.select.enabled && s.select.axis > 0 && s.select.axis >= static_cast<int64_t>(s.axes.size())) {
     throw ConfigError(fmt::format("{}: select.axis {} names no axis (the spec has {}; 0 is the first)", source,
                                   s.select.axis, s.axes.size()));
   }

@@ -131,7 +131,9 @@ std::vector<std::string> selection_figure(const fs::path& dir, const std::vector
     const std::string& g = r.labels.at("group");
     const std::string row = fmt::format("{}\t{}\n", num(metric(r, "zero_shot.retain_top1")),
                                         num(metric(r, "zero_shot.forget_top1")));
-    data[g] += row;
+    // Legend: model, method variant and the original's curvature (the group's long text is in
+    // selection.md).
+    data[r.model + " " + r.variant + (r.model == "meru" ? " (c " + r.curvature + ")" : "")] += row;
     if (chosen.count(g) && r.labels.count("trial") && chosen[g] == r.labels.at("trial")) ring += row;
   }
   if (data.empty()) return {};
@@ -139,17 +141,18 @@ std::vector<std::string> selection_figure(const fs::path& dir, const std::vector
   size_t i = 0;
   for (const auto& [g, rows] : data) {
     t += "retain\t" + g + "\n" + rows + "\n\n";
-    plot += fmt::format("{} 'selection.dat' index {} using 1:2 with points pt 7 ps 1 lt {} title columnheader(2)",
-                        i == 0 ? "" : ", \\\n    ", i, i + 1);
+    plot += fmt::format("{} 'selection.dat' index {} using 1:2 with points pt {} ps 1.2 lt {} title columnheader(2)",
+                        i == 0 ? "" : ", \\\n    ", i, 5 + 2 * (i % 4), i + 1);
     ++i;
   }
   core::write_file_atomically((dir / "selection.dat").string(), t);
   core::write_file_atomically((dir / "selection_chosen.dat").string(), "retain\tforget\n" + ring);
   plot += ", \\\n    'selection_chosen.dat' using 1:2 skip 1 with points pt 6 ps 2.5 lw 2 lc rgb 'black' title 'chosen'\n";
   const std::string body =
-      "set title 'selection trials on the validation split'\nset xlabel 'retain top-1 (%)'\n"
+      "set termoption noenhanced\nset title 'selection trials on the validation split (chosen: ringed)'\n"
+      "set xlabel 'retain top-1 (%)'\n"
       "set ylabel 'forget top-1 (%)'\nset xrange [0:100]\nset yrange [0:100]\n" + plot;
-  return render(dir, "selection", body, gnuplot, "1100,600", "11in,6in");
+  return render(dir, "selection", body, gnuplot, "1000,600", "10in,6in");
 }
 
 // The representative MERU run for the hierarchy figures: a completed hac run with side files,

@@ -272,8 +272,10 @@ TEST_F(TrainMpi, GaRaisesForgetLossAndFtLowersRetainLoss) {
   const std::vector<int64_t> retain(sets.retain.begin(), sets.retain.begin() + 96);
   const double forget_before = pair_loss(original(), file, forget), retain_before = pair_loss(original(), file, retain);
 
+  // 8 steps: the 100-step original is near chance on these rows, so 4 steps of ascent raise the
+  // forget loss by about the margin only (measured 0.05); 8 raise it by 0.4.
   config::Config ga = unlearn_cfg("ga", "ga");
-  ga.unlearn.steps = 4;
+  ga.unlearn.steps = 8;
   ASSERT_EQ(run_unlearn(ga, comm(), {}), 0);
   EXPECT_GT(pair_loss(ga.output.dir + "/model.pt", file, forget), forget_before + 0.05);
 
