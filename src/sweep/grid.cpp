@@ -192,27 +192,28 @@ Grid expand(const config::SweepSpec& spec) {
   Builder b(spec, g);
   std::map<std::string, size_t> point_index;
   std::vector<Job> plain;
-  std::vector<Span> plain_len;
-  for (const auto& [assignment, len] : points) {
+  std::vector<Span> plain_span;
+  for (const auto& [assignment, span] : points) {
     const size_t before = plain.size();
-    b.add(plain, point_index, b.point(assignment, len, {}, "runs", ""));
-    if (plain.size() > before) plain_len.push_back(len);
+    b.add(plain, point_index, b.point(assignment, span, {}, "runs", ""));
+    if (plain.size() > before) plain_span.push_back(span);
   }
   if (!spec.select.enabled) {
     g.points = std::move(plain);
     return g;
   }
 
-  // Selection: one group per first-axis assignment, in grid order.
+  // Selection: one group per assignment on the selection axis, in grid order; its trials start from
+  // its first point.
   g.retain_drop = spec.select.retain_drop;
   check_select_keys(spec, spec.select.set, "set");
   std::map<std::string, size_t> group_of;
   std::vector<const Job*> first_point;
-  std::vector<Span> first_len;
+  std::vector<Span> first_span;
   for (size_t i = 0; i < plain.size(); ++i) {
     const Job& p = plain[i];
     if (group_of.emplace(p.group, g.selection.size()).second) {
-      first_len.push_back(plain_len[i]);
+      first_span.push_back(plain_span[i]);
       GroupSelection s;
       s.group = p.group;
       s.method = p.cfg.unlearn.method;
@@ -222,7 +223,6 @@ Grid expand(const config::SweepSpec& spec) {
       first_point.push_back(&p);
     }
   }
-  std::map<std::string, size_t> trial_index;
   bool all_ended = true;
   for (size_t k = 0; k < g.selection.size(); ++k) {
     GroupSelection& s = g.selection[k];
@@ -233,7 +233,7 @@ Grid expand(const config::SweepSpec& spec) {
       std::vector<std::string> extra = spec.select.set;
       extra.insert(extra.end(), draws[t].begin(), draws[t].end());
       extra.push_back("eval.split=val");
-      Job j = b.point(first_point[k]->assignment, first_len[k], extra, "trials", fmt::format("t{}-", t));
+      Job j = b.point(first_point[k]->assignment, first_span[k], extra, "trials", fmt::format("t{}-", t));
       RUNNER_CHECK(j.cfg.data.val_fraction > 0.0, ConfigError,
                    fmt::format("{}: select needs a validation split: set data.val_fraction > 0 in the base config "
                                "and the originals' (trials are chosen on it, never on test)", spec.source));
@@ -245,7 +245,6 @@ Grid expand(const config::SweepSpec& spec) {
       s.trials.push_back(read_trial(j.dir, static_cast<int64_t>(t), joined(draws[t])));
       const train::RunStatus st = s.trials.back().status;
       all_ended = all_ended && (st == train::RunStatus::kCompleted || st == train::RunStatus::kFailed);
-      trial_index.emplace(j.id, g.trials.size());
       g.trials.push_back(std::move(j));
     }
   }
@@ -263,8 +262,8 @@ Grid expand(const config::SweepSpec& spec) {
     }
   }
   point_index.clear();
-  for (const auto& [assignment, len] : points) {
-    Job p0 = b.point(assignment, len, {}, "runs", "");
+  for (const auto& [assignment, span] : points) {
+    Job p0 = b.point(assignment, span, {}, "runs", "");
     const GroupSelection& s = g.selection[group_of.at(p0.group)];
     if (s.fixed) {
       b.add(g.points, point_index, std::move(p0));
@@ -272,7 +271,7 @@ Grid expand(const config::SweepSpec& spec) {
     }
     const Job& trial = g.trials[s.jobs[static_cast<size_t>(s.chosen)]];
     const std::vector<config::Assignment> draws = config::select_trials(spec, s.method);
-    Job p = b.point(assignment, len, draws[static_cast<size_t>(s.chosen)], "runs", "");
+    Job p = b.point(assignment, span, draws[static_cast<size_t>(s.chosen)], "runs", "");
     p.labels["group"] = s.group;
     p.labels["selected"] = trial.labels.at("settings");
     p.labels["selected_trial"] = std::to_string(s.chosen);

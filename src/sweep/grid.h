@@ -25,11 +25,11 @@ struct Job {
   std::map<std::string, std::string> labels;  // for result.json "labels" and the tables
   int64_t needs = -1;              // index of the original (in Grid::originals) it unlearns
   double cost = 0.0;               // relative cost estimate (longest first)
-  std::string group;               // its assignment on the first axis: the selection group
+  std::string group;               // its assignment on the selection axis (select.axis): its group
 };
 
-// The selection of one group (the points that share their first-axis assignment, e.g. one method
-// on one geometry): its trials on the validation split and the one chosen (select.h's rule).
+// The selection of one group (the points that share their assignment on the selection axis, e.g.
+// one method on one geometry): its trials on the validation split and the one chosen (select.h's rule).
 struct GroupSelection {
   std::string group;
   std::string method;              // unlearn.method of the group
