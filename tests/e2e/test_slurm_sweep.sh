@@ -4,7 +4,8 @@
 # under srun --mpi=pmix, arrays split at --max-array, the points depending on the original, a
 # dependent collect job; every
 # result COMPLETED and the collected table lists the methods. A second submission finds nothing
-# left to run.
+# left to run. A sweep with a select block: the trials' arrays, then a job that runs the sweep
+# again, which chooses and submits the points and the collect job.
 source "$(dirname "$0")/lib.sh"
 hac=$(realpath "$1")
 scratch_dir /tmp/hac-slurm-sweep.XXXXXX
@@ -40,5 +41,35 @@ for m in hac ft ga; do grep -q "$m" "$table" 2>/dev/null || fail "the table lack
 
 out=$(timeout 120 "$hac" sweep "$dir/spec.yaml" --backend slurm --wait 2>&1) || fail "second submission exited $?"
 grep -q "submitted 0 array(s)" <<<"$out" || fail "the second submission ran jobs again: $out"
+# Selection: trials on the validation split first; the job after them submits the points.
+cat > "$dir/sel.yaml" <<YAML
+name: sel
+root: $dir/results
+set: {data.file: $dir/fm.h5, data.batch_size: 16, data.val_fraction: 0.1, unlearn.steps: 3, train.log_every: 100,
+      eval.knn_bank_rows: 200, eval.audit_rows: 50, eval.cka_rows: 20, eval.embedding_rows: 10}
+originals:
+  set: {data.file: $dir/fm.h5, data.batch_size: 32, data.val_fraction: 0.1, train.steps: 20, train.warmup_steps: 5,
+        train.log_every: 100, eval.knn_bank_rows: 200, eval.audit_rows: 50}
+select:
+  trials: 2
+  set: {unlearn.forget: [shirt]}
+  space: {all: {unlearn.lr: [0.0001, 0.0002]}}
+axes:
+  - list: [{unlearn.method: hac}, {unlearn.method: ft}]
+  - product: {unlearn.forget: [[sandal]]}
+YAML
+out=$(timeout 600 "$hac" sweep "$dir/sel.yaml" --backend slurm --wait --threads 1 2>&1) || fail "selection stage exited $?: $out"
+grep -q "submitted 2 array(s)" <<<"$out" || fail "expected an originals and a trials array: $out"
+# The job after the trials ran `hac sweep` again, which submitted the points (its log says so).
+grep -lq "submitted" "$dir"/results/sel/slurm/collect-*.out 2>/dev/null || fail "no job submitted the points after the trials"
+for _ in $(seq 1 240); do
+  [ -z "$(squeue -h 2>/dev/null)" ] && break
+  sleep 1
+done
+n=$(grep -l '"status": "COMPLETED"' "$dir"/results/sel/trials/*/result.json 2>/dev/null | wc -l)
+[ "$n" -eq 4 ] || fail "$n of 4 trials COMPLETED"
+n=$(grep -l '"selected_trial"' "$dir"/results/sel/runs/*/result.json 2>/dev/null | xargs -r grep -l '"status": "COMPLETED"' | wc -l)
+[ "$n" -eq 2 ] || { fail "$n of 2 selected points COMPLETED"; tail -n 20 "$dir"/results/sel/slurm/*.out; }
+[ -s "$dir/results/sel/collected/table_main.md" ] || fail "the collect job after the points wrote no table"
 [ $status -eq 0 ] && echo "slurm sweep: all checks passed"
 finish
