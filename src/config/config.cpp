@@ -20,6 +20,7 @@
 
 #include "config/validate.h"
 #include "core/error.h"
+#include "core/hash.h"
 
 namespace runner::config {
 namespace {
@@ -439,14 +440,6 @@ struct FiniteCheck {
   }
 };
 
-uint64_t fnv1a64(const std::string& text) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char ch : text) {
-    h ^= ch;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 std::string escape_cell(const std::string& s) {
   std::string out;
@@ -549,7 +542,7 @@ std::string semantic_hash(const Config& c) {
     };
     visit(line, section);
   });
-  return fmt::format("{:016x}", fnv1a64(text));
+  return fmt::format("{:016x}", core::fnv1a64(text));
 }
 
 }  // namespace runner::config

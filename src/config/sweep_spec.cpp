@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/files.h"
 
 namespace runner::config {
@@ -180,15 +181,6 @@ uint64_t choose(uint64_t n, uint64_t k) {
   return c;
 }
 
-// FNV-1a, 64 bits: a hash of a name that is the same on every platform.
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 // `draws` distinct k-subsets of positions 0..n-1, each uniform (a partial Fisher-Yates shuffle,
 // positions sorted, a subset drawn before is drawn again), in the order drawn.
@@ -393,7 +385,7 @@ std::vector<Assignment> select_trials(const SweepSpec& spec, const std::string& 
   if (combos == trials) {
     for (uint64_t i = 0; i < combos; ++i) picked.insert(i);
   } else {
-    std::mt19937_64 g = generator(sel.seed, fnv1a(method));
+    std::mt19937_64 g = generator(sel.seed, core::fnv1a64(method));
     for (uint64_t j = combos - trials; j < combos; ++j) {
       const uint64_t t = below(g, j + 1);
       if (!picked.insert(t).second) picked.insert(j);

@@ -13,6 +13,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "data/sampler.h"
 #include "data/h5_util.h"
 
@@ -399,10 +400,8 @@ void DatasetFile::apply_holdout(const Holdout& holdout) {
                            info_.path, all.size()));
   std::vector<int64_t> train;
   train.reserve(all.size() - val.size());
-  uint64_t hash = 0xcbf29ce484222325ull;  // FNV-1a 64 over the held-out rows' decimal text
-  for (int64_t r : val) {
-    for (char ch : std::to_string(r) + ",") hash = (hash ^ static_cast<unsigned char>(ch)) * 0x100000001b3ull;
-  }
+  std::string rows_text;  // the held-out rows' numbers, "r,": the fingerprint's input
+  for (int64_t r : val) rows_text += std::to_string(r) + ",";
   for (size_t i = 0, v = 0; i < all.size(); ++i) {
     if (v < val.size() && val[v] == static_cast<int64_t>(i)) {
       ++v;
@@ -423,7 +422,7 @@ void DatasetFile::apply_holdout(const Holdout& holdout) {
   }
   file_rows_["train"] = std::move(train);
   file_rows_["val"] = std::move(val);
-  info_.val_fingerprint = fmt::format("{:016x}", hash);
+  info_.val_fingerprint = fmt::format("{:016x}", core::fnv1a64(rows_text));
 }
 
 const std::vector<int32_t>& DatasetFile::concepts(const std::string& split) const {

@@ -22,6 +22,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "data/dataset.h"
 
@@ -365,9 +366,7 @@ uint64_t splitmix64(uint64_t x) {
 }  // namespace
 
 bool import_is_test(const std::string& key, uint64_t seed, double test_fraction) {
-  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, 64 bits
-  for (unsigned char ch : key) h = (h ^ ch) * 0x100000001b3ull;
-  const double u = static_cast<double>(splitmix64(h ^ splitmix64(seed)) >> 11) * 0x1.0p-53;
+  const double u = static_cast<double>(splitmix64(core::fnv1a64(key) ^ splitmix64(seed)) >> 11) * 0x1.0p-53;
   return u < test_fraction;
 }
 

@@ -270,19 +270,29 @@ std::vector<int32_t> with_descendants(const std::vector<int32_t>& roots,
   return out;
 }
 
-std::vector<int64_t> seeded_sample(std::vector<int64_t> pool, int64_t k, uint64_t seed) {
+namespace {
+
+// k of pool's elements without replacement, ascending: a partial Fisher-Yates (position i takes
+// a uniform draw from positions [i, n)) from `gen`. k >= n keeps the whole pool.
+std::vector<int64_t> sample_sorted(std::vector<int64_t> pool, uint64_t k, std::mt19937_64& gen) {
   const auto n = static_cast<uint64_t>(pool.size());
-  if (k > 0 && n > static_cast<uint64_t>(k)) {
-    // A partial Fisher-Yates: position i takes a uniform draw from positions [i, n).
-    auto gen = make_engine(kSampleStream, seed, 0);
-    for (uint64_t i = 0; i < static_cast<uint64_t>(k); ++i) {
-      const uint64_t j = i + uniform_below(gen, n - i);
-      std::swap(pool[i], pool[j]);
-    }
+  if (n > k) {
+    for (uint64_t i = 0; i < k; ++i) std::swap(pool[i], pool[i + uniform_below(gen, n - i)]);
     pool.resize(static_cast<size_t>(k));
   }
   std::sort(pool.begin(), pool.end());
   return pool;
+}
+
+}  // namespace
+
+std::vector<int64_t> seeded_sample(std::vector<int64_t> pool, int64_t k, uint64_t seed) {
+  if (k <= 0) {
+    std::sort(pool.begin(), pool.end());
+    return pool;
+  }
+  auto gen = make_engine(kSampleStream, seed, 0);
+  return sample_sorted(std::move(pool), static_cast<uint64_t>(k), gen);
 }
 
 std::vector<int64_t> holdout_rows(const std::vector<int32_t>& concepts, double fraction, uint64_t seed) {
@@ -294,12 +304,11 @@ std::vector<int64_t> holdout_rows(const std::vector<int32_t>& concepts, double f
   for (auto& [concept_id, rows] : groups) {
     const auto k = static_cast<int64_t>(std::floor(fraction * static_cast<double>(rows.size()) + 0.5));
     if (k <= 0) continue;
-    // Partial Fisher-Yates from the concept's own stream: adding rows of one concept does not
-    // move the held-out rows of another.
+    // From the concept's own stream: adding rows of one concept does not move the held-out rows
+    // of another.
     auto gen = make_engine(kHoldoutStream, seed, static_cast<uint64_t>(static_cast<int64_t>(concept_id) + 1));
-    const auto n = static_cast<uint64_t>(rows.size());
-    for (uint64_t i = 0; i < static_cast<uint64_t>(k); ++i) std::swap(rows[i], rows[i + uniform_below(gen, n - i)]);
-    out.insert(out.end(), rows.begin(), rows.begin() + k);
+    const std::vector<int64_t> held = sample_sorted(rows, static_cast<uint64_t>(k), gen);
+    out.insert(out.end(), held.begin(), held.end());
   }
   std::sort(out.begin(), out.end());
   return out;

@@ -55,15 +55,21 @@ struct Comparison {
   stats::PairedTest test;
 };
 
-Comparison compare(const Row& a, const Row& b, const std::string& metric_name, const Value& value, int64_t k) {
+// The values of two rows on the units both ran, in unit order.
+std::pair<std::vector<double>, std::vector<double>> matched(const Row& a, const Row& b, const Value& value, int64_t k) {
   const auto ua = by_unit(a, value, k), ub = by_unit(b, value, k);
-  std::vector<double> x, y;
+  std::pair<std::vector<double>, std::vector<double>> out;
   for (const auto& [unit, v] : ua) {
     const auto it = ub.find(unit);
     if (it == ub.end()) continue;
-    x.push_back(v);
-    y.push_back(it->second);
+    out.first.push_back(v);
+    out.second.push_back(it->second);
   }
+  return out;
+}
+
+Comparison compare(const Row& a, const Row& b, const std::string& metric_name, const Value& value, int64_t k) {
+  const auto [x, y] = matched(a, b, value, k);
   Comparison c;
   c.what = fmt::format("{} − {}", a.name(), b.name());
   c.metric_name = metric_name;
@@ -156,21 +162,9 @@ std::vector<Comparison> paired_table(const Rows& rows) {
 
 // ---- claims ------------------------------------------------------------------------------------
 
-// The values of two rows on the units both ran, in unit order.
-std::pair<std::vector<double>, std::vector<double>> matched(const Row& a, const Row& b, const Value& value, int64_t k) {
-  const auto ua = by_unit(a, value, k), ub = by_unit(b, value, k);
-  std::pair<std::vector<double>, std::vector<double>> out;
-  for (const auto& [unit, v] : ua) {
-    const auto it = ub.find(unit);
-    if (it == ub.end()) continue;
-    out.first.push_back(v);
-    out.second.push_back(it->second);
-  }
-  return out;
-}
-
 struct Claim {
   std::string claim, comparison, rule;
+  stats::Interval diff;    // the difference's mean and 95 % interval (paired claims)
   std::string difference;  // "mean [lo, hi]"
   int64_t n = 0;
   double p = kNaN;         // two-sided p of the claim's own null (its threshold), before Holm
@@ -198,6 +192,7 @@ Claim judge(const std::string& claim, const std::string& comparison, const std::
   std::vector<double> shifted = b;
   for (double& v : shifted) v += threshold;
   c.tested = t.n >= 2;
+  c.diff = t.diff;
   c.difference = interval(t.diff);
   c.n = t.n;
   c.p = stats::paired_test(a, shifted).p_t;
@@ -353,8 +348,7 @@ std::vector<Claim> claims(const Rows& rows) {
                       "supported when the interval excludes 0 (either sign: the paper states no direction); never "
                       "contradicted",
                       x, y, 0.0, true);
-      const stats::PairedTest t = stats::paired_test(x, y);
-      c.side = c.tested && (t.diff.hi < 0.0 || t.diff.lo > 0.0) ? stats::Verdict::kSupported
+      c.side = c.tested && (c.diff.hi < 0.0 || c.diff.lo > 0.0) ? stats::Verdict::kSupported
                                                                 : stats::Verdict::kInconclusive;
       out.push_back(c);
     } else {

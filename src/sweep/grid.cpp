@@ -227,7 +227,8 @@ Grid expand(const config::SweepSpec& spec) {
   for (size_t k = 0; k < g.selection.size(); ++k) {
     GroupSelection& s = g.selection[k];
     if (s.fixed) continue;
-    const auto draws = config::select_trials(spec, s.method);
+    s.draws = config::select_trials(spec, s.method);
+    const auto& draws = s.draws;
     for (size_t t = 0; t < draws.size(); ++t) {
       check_select_keys(spec, draws[t], "space");
       std::vector<std::string> extra = spec.select.set;
@@ -270,8 +271,7 @@ Grid expand(const config::SweepSpec& spec) {
       continue;
     }
     const Job& trial = g.trials[s.jobs[static_cast<size_t>(s.chosen)]];
-    const std::vector<config::Assignment> draws = config::select_trials(spec, s.method);
-    Job p = b.point(assignment, span, draws[static_cast<size_t>(s.chosen)], "runs", "");
+    Job p = b.point(assignment, span, s.draws[static_cast<size_t>(s.chosen)], "runs", "");
     p.labels["group"] = s.group;
     p.labels["selected"] = trial.labels.at("settings");
     p.labels["selected_trial"] = std::to_string(s.chosen);

@@ -35,6 +35,7 @@ struct GroupSelection {
   std::string method;              // unlearn.method of the group
   bool fixed = false;              // a method run as it is (select.fixed): no trials
   std::vector<size_t> jobs;        // its trials' indices in Grid::trials
+  std::vector<config::Assignment> draws;  // each trial's setting (config::select_trials)
   std::vector<TrialOutcome> trials;
   int64_t chosen = -1;             // position in trials; -1 until every trial has ended
   std::string note;                // why that one

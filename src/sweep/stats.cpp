@@ -2,7 +2,6 @@
 #include "sweep/stats.h"
 
 #include <algorithm>
-#include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <random>
@@ -222,25 +221,6 @@ std::vector<double> holm(const std::vector<double>& p) {
     out[order[j]] = running;
   }
   return out;
-}
-
-Interval wilson(int64_t k, int64_t n, double level) {
-  check_level(level, "wilson");
-  if (n < 0 || k < 0 || k > n)
-    throw ConfigError("stats::wilson: need 0 <= k <= n, got k = " + std::to_string(k) + ", n = " + std::to_string(n));
-  Interval r;
-  r.n = n;
-  if (n == 0) return r;
-  const double z = boost::math::quantile(boost::math::complement(boost::math::normal(), (1.0 - level) / 2.0));
-  const double nn = static_cast<double>(n), z2 = z * z;
-  const double phat = static_cast<double>(k) / nn;
-  const double denom = 1.0 + z2 / nn;
-  const double center = (phat + z2 / (2.0 * nn)) / denom;
-  const double half = z / denom * std::sqrt(phat * (1.0 - phat) / nn + z2 / (4.0 * nn * nn));
-  r.mean = phat;
-  r.lo = k == 0 ? 0.0 : std::max(0.0, center - half);
-  r.hi = k == n ? 1.0 : std::min(1.0, center + half);
-  return r;
 }
 
 const char* verdict_name(Verdict v) {

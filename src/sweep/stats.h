@@ -2,8 +2,8 @@
 // unlearning study is a mean over seeds or units with its two-sided t interval (mean_interval);
 // methods are compared by paired differences on matched units (paired_test: t interval, paired-t
 // and sign-flip permutation p-values), or unpaired when units do not match (welch_test); p-values
-// of several comparisons are adjusted together (holm); rates such as "forgotten k of n" get a
-// Wilson interval (wilson); a claim about a difference is judged from its interval (verdict).
+// of several comparisons are adjusted together (holm); a claim about a difference is judged from
+// its interval (verdict).
 //
 // NaN inputs are ignored everywhere: NaN values are dropped (in paired_test, a pair is dropped
 // when either side is NaN), and `n` counts the values actually used. Infinite values are kept and
@@ -21,7 +21,7 @@ struct Interval {
   double mean = std::numeric_limits<double>::quiet_NaN();
   double lo = std::numeric_limits<double>::quiet_NaN();
   double hi = std::numeric_limits<double>::quiet_NaN();
-  double sd = std::numeric_limits<double>::quiet_NaN();  // sample sd (n - 1); NaN for wilson
+  double sd = std::numeric_limits<double>::quiet_NaN();  // sample sd (n - 1)
   int64_t n = 0;                                         // values used (NaN dropped)
 
   // (hi - lo) / 2; NaN when lo or hi is NaN.
@@ -82,10 +82,6 @@ WelchTest welch_test(const std::vector<double>& a, const std::vector<double>& b,
 // Holm-Bonferroni adjusted p-values, in the order given; NaN stays NaN and is not counted in the
 // number of tests m. Adjusted values are capped at 1. Throws ConfigError for a p outside [0, 1].
 std::vector<double> holm(const std::vector<double>& p);
-
-// Wilson score interval for the proportion k / n at `level`; mean = k / n, sd NaN, n = n.
-// n = 0: all NaN. Throws ConfigError unless 0 <= k <= n and 0 < level < 1.
-Interval wilson(int64_t k, int64_t n, double level = 0.95);
 
 enum class Verdict { kSupported, kContradicted, kInconclusive };
 

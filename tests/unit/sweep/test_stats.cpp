@@ -1,5 +1,5 @@
 // The statistics behind the tables of `hac collect`: t intervals of a mean, paired tests (t and
-// sign-flip permutation), Welch tests, Holm adjustment, Wilson intervals and verdicts. Expected
+// sign-flip permutation), Welch tests, Holm adjustment and verdicts. Expected
 // values are worked out by hand in the comments; t quantiles and cdfs for df 2 and 4 have closed
 // forms (df 2: F(t) = 1/2 + t / (2 sqrt(2 + t^2)), quantile (2p - 1) / sqrt(2p(1 - p)); df 4:
 // quantile 2 sqrt(q - 1) with q = cos(acos(sqrt(a)) / 3) / sqrt(a), a = 4p(1 - p)), and the values
@@ -337,46 +337,6 @@ TEST(StatsHolm, CappedAndEdgeCases) {
   EXPECT_DOUBLE_EQ(holm({0.2})[0], 0.2);
   EXPECT_THROW(holm({0.1, 1.5}), ConfigError);
   EXPECT_THROW(holm({-0.1}), ConfigError);
-}
-
-// --- wilson ---------------------------------------------------------------------------------
-
-TEST(StatsWilson, HalfOfTen) {
-  // z = 1.959963984540054, z^2 = 3.841458820694124, p = 0.5, n = 10:
-  // center = (0.5 + z^2/20) / (1 + z^2/10) = 0.5;
-  // half = z / (1 + z^2/10) * sqrt(0.25/10 + z^2/400) = 1.416010 * 0.186020 = 0.2634069.
-  const Interval r = wilson(5, 10);
-  EXPECT_EQ(r.n, 10);
-  EXPECT_DOUBLE_EQ(r.mean, 0.5);
-  EXPECT_NEAR(r.lo, 0.236593090512564, 1e-12);
-  EXPECT_NEAR(r.hi, 0.763406909487436, 1e-12);
-  EXPECT_TRUE(std::isnan(r.sd));
-}
-
-TEST(StatsWilson, Edges) {
-  // k = 0: lo = 0 and hi = (z^2/n) / (1 + z^2/n) = 0.3841458820694124 / 1.3841458820694124.
-  const Interval zero = wilson(0, 10);
-  EXPECT_EQ(zero.lo, 0.0);
-  EXPECT_NEAR(zero.hi, 0.27753279986288925, 1e-12);
-  const Interval all = wilson(10, 10);
-  EXPECT_NEAR(all.lo, 0.7224672001371107, 1e-12);
-  EXPECT_EQ(all.hi, 1.0);
-  // 1 of 3: center (1/3 + z^2/6) / (1 + z^2/3), same formula.
-  const Interval third = wilson(1, 3);
-  EXPECT_NEAR(third.lo, 0.06149194472039623, 1e-12);
-  EXPECT_NEAR(third.hi, 0.7923403991979523, 1e-12);
-  const Interval none = wilson(0, 0);
-  EXPECT_EQ(none.n, 0);
-  EXPECT_TRUE(std::isnan(none.mean));
-  EXPECT_TRUE(std::isnan(none.lo));
-  EXPECT_TRUE(std::isnan(none.hi));
-}
-
-TEST(StatsWilson, BadArgumentsThrow) {
-  EXPECT_THROW(wilson(11, 10), ConfigError);
-  EXPECT_THROW(wilson(-1, 10), ConfigError);
-  EXPECT_THROW(wilson(0, -1), ConfigError);
-  EXPECT_THROW(wilson(5, 10, 0.0), ConfigError);
 }
 
 // --- verdict --------------------------------------------------------------------------------
