@@ -87,17 +87,28 @@ void visit(V& v, UnlearnConfig& c) {
     "(other_concept: a forget row of another concept, or a retain row when one concept is forgotten)");
   v("beta", c.beta, "positive calibration weight beta");
   v("beta_scaled", c.beta_scaled, "beta_eff = beta |D_F| / (|D_R| + |D_F|)");
-  v("pos_mode", c.pos_mode, "MERU: neg_dist (-d_c) | hinge (max(0, pos_margin - d_c))");
+  v("pos_mode", c.pos_mode,
+    "neg_dist (CLIP cosine, MERU -d_c) | hinge (max(0, pos_margin - d)) | hinge_ref (max(0, pos_margin_ratio * "
+    "d_original - d)) | angle (minus the angle at the origin) | rescaled (MERU: -d_c at the original's radii); d: MERU "
+    "d_c, CLIP the angle");
   v("pos_margin", c.pos_margin, "hinge: margin of the positive calibration");
+  v("pos_margin_ratio", c.pos_margin_ratio, "hinge_ref: the margin as a multiple of the original's distance of the pair");
   v("entcal", c.entcal, "HAC entailment calibration: forget images out of their caption's cone");
   v("entcal_weight", c.entcal_weight, "weight of the entailment calibration");
   v("entcal_margin", c.entcal_margin, "margin added to the cone in the entailment calibration");
   v("entcal_retain", c.entcal_retain, "plus MERU's entailment loss on retain rows");
   v("entcal_partner", c.entcal_partner, "plus: forget images into their partner caption's cone");
+  v("entcal_aperture", c.entcal_aperture,
+    "current | original: the cone's half-aperture from the caption now or from the original's (radius growth "
+    "cannot narrow it)");
   v("norm", c.norm, "HAC norm regularization");
   v("norm_weight", c.norm_weight, "weight of the norm regularization");
   v("norm_mode", c.norm_mode,
-    "origin | keep (forget norms at pre-unlearning values) | anchor_retain");
+    "origin (mean dist0) | keep ((dist0 - original)^2) | l1 (|dist0 - original|) | grow (max(0, dist0 - original)) | "
+    "anchor_retain (keep on retain rows): on forget rows");
+  v("norm_retain", c.norm_retain, "keep, l1, grow: the same term on retain rows, added");
+  v("norm_scaled", c.norm_scaled, "the norm weight is norm_weight * beta_eff (the scale of the positive term)");
+  v("freeze_alphas", c.freeze_alphas, "MERU: visual_alpha and textual_alpha frozen during unlearning");
   v("l1_weight", c.l1_weight, "l1: weight of the L1 penalty on the parameters");
 }
 

@@ -69,18 +69,28 @@ struct UnlearnConfig {
   // Positive calibration weight beta; beta_eff = beta |D_F| / (|D_R| + |D_F|) when beta_scaled.
   double beta = 1.0;
   bool beta_scaled = true;
-  std::string pos_mode = "neg_dist";  // MERU: neg_dist (-d_c) | hinge (max(0, pos_margin - d_c))
+  // The positive term's form (docs/training.md): neg_dist (CLIP cosine, MERU -d_c: unbounded on MERU),
+  // hinge (max(0, pos_margin - d)), hinge_ref (max(0, pos_margin_ratio * d_original - d)), angle
+  // (minus the angle at the origin: radius-invariant), rescaled (MERU: -d_c after rescaling both
+  // embeddings to the original's distance to the origin). d: MERU d_c, CLIP the angle on the sphere.
+  std::string pos_mode = "neg_dist";
   double pos_margin = 1.0;
+  double pos_margin_ratio = 1.5;
   // HAC entailment calibration: forget images out of their caption's cone (+ margin).
   bool entcal = true;
   double entcal_weight = 0.2;
   double entcal_margin = 0.0;
   bool entcal_retain = true;     // plus MERU's entailment loss on retain rows
   bool entcal_partner = false;   // plus: forget images into their partner caption's cone
-  // HAC norm regularization.
+  std::string entcal_aperture = "current";  // current | original: the cone's aperture from the original's caption
+  // HAC norm regularization on the change of distances to the origin.
   bool norm = true;
   double norm_weight = 0.05;
-  std::string norm_mode = "keep";  // origin | keep (forget norms at pre-unlearning values) | anchor_retain
+  // origin | keep (quadratic) | l1 | grow (hinge on growth) | anchor_retain (quadratic, retain rows)
+  std::string norm_mode = "keep";
+  bool norm_retain = false;      // keep/l1/grow: also on retain rows (their own mean, added)
+  bool norm_scaled = false;      // the norm weight is norm_weight * beta_eff (the push's scale)
+  bool freeze_alphas = false;    // MERU: visual_alpha and textual_alpha frozen during unlearning
   double l1_weight = 1e-5;       // l1: weight of the L1 penalty on the parameters
 };
 

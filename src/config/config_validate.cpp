@@ -89,12 +89,14 @@ void validate_values(const Config& c) {
   check_nonnegative("unlearn.alpha", u.alpha);
   check_one_of("unlearn.partners", u.partners, {"other_concept", "same_concept", "retain_caption"});
   check_nonnegative("unlearn.beta", u.beta);
-  check_one_of("unlearn.pos_mode", u.pos_mode, {"neg_dist", "hinge"});
+  check_one_of("unlearn.pos_mode", u.pos_mode, {"neg_dist", "hinge", "hinge_ref", "angle", "rescaled"});
   check_nonnegative("unlearn.pos_margin", u.pos_margin);
+  check_nonnegative("unlearn.pos_margin_ratio", u.pos_margin_ratio);
+  check_one_of("unlearn.entcal_aperture", u.entcal_aperture, {"current", "original"});
   check_nonnegative("unlearn.entcal_weight", u.entcal_weight);
   check_nonnegative("unlearn.entcal_margin", u.entcal_margin);
   check_nonnegative("unlearn.norm_weight", u.norm_weight);
-  check_one_of("unlearn.norm_mode", u.norm_mode, {"origin", "keep", "anchor_retain"});
+  check_one_of("unlearn.norm_mode", u.norm_mode, {"origin", "keep", "l1", "grow", "anchor_retain"});
   check_nonnegative("unlearn.l1_weight", u.l1_weight);
 
   const EvalConfig& e = c.eval;

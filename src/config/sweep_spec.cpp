@@ -321,6 +321,9 @@ SelectSpec select_block(const YAML::Node& n, const std::string& source) {
       if (!v.IsSequence()) throw ConfigError(fmt::format("{}: select.fixed must be a list of method names", where(source, v)));
       s.methods_without_selection.clear();
       for (const auto& m : v) s.methods_without_selection.push_back(scalar(m, source, "select.fixed[]"));
+    } else if (k == "ablations") {
+      if (!v.IsSequence()) throw ConfigError(fmt::format("{}: select.ablations must be a list of keys", where(source, v)));
+      for (const auto& m : v) s.ablations.push_back(scalar(m, source, "select.ablations[]"));
     } else if (k == "space") {
       if (!v.IsMap() || v.size() == 0) {
         throw ConfigError(fmt::format("{}: select.space needs a mapping of method names (or all) to {{key: [values]}}",
@@ -335,12 +338,20 @@ SelectSpec select_block(const YAML::Node& n, const std::string& source) {
       }
       has_space = true;
     } else {
-      throw ConfigError(fmt::format("{}: unknown key 'select.{}' (known: trials, seed, axis, retain_drop, set, fixed, space)",
+      throw ConfigError(fmt::format("{}: unknown key 'select.{}' (known: trials, seed, axis, retain_drop, set, fixed, ablations, space)",
                                     where(source, kv.first), k));
     }
   }
   if (s.trials < 1) throw ConfigError(fmt::format("{}: select.trials is required (>= 1)", where(source, n)));
   if (!has_space) throw ConfigError(fmt::format("{}: select.space is required", where(source, n)));
+  for (const auto& [method, keys] : s.space) {
+    for (const auto& kv : keys) {
+      if (std::find(s.ablations.begin(), s.ablations.end(), kv.first) != s.ablations.end()) {
+        throw ConfigError(fmt::format("{}: select.space.{} sets '{}', which select.ablations lists: an ablation's "
+                                      "switch is not a setting to choose", where(source, n), method, kv.first));
+      }
+    }
+  }
   return s;
 }
 

@@ -28,6 +28,10 @@ struct SelectSpec {
   // entry (a key in both: the method's wins).
   std::map<std::string, std::vector<std::pair<std::string, std::vector<std::string>>>> space;
   std::vector<std::string> methods_without_selection = {"none", "retrain"};  // run as they are (key `fixed`)
+  // Keys that switch a part of a method off (e.g. unlearn.entcal, unlearn.norm): a group whose
+  // selection-axis assignment equals another group's plus some of these keys is that group's
+  // ablation, and runs with that group's chosen setting instead of trials of its own.
+  std::vector<std::string> ablations;
 };
 
 struct SweepSpec {
@@ -60,8 +64,9 @@ struct SweepSpec {
 //       random; ConfigError when N exceeds C(n, k).
 // Select block (optional; keys of the unlearning run only, no ranks or original.*):
 //   select: {trials: 4, seed: 0, retain_drop: 5.0, set: {key: value}, fixed: [none, retrain],
-//            space: {all: {key: [v1, v2]}, <method>: {key: [...]}}}
-//       trials (>= 1) and a non-empty space are required; fixed lists the methods run as they are.
+//            ablations: [unlearn.entcal, unlearn.norm], space: {all: {key: [v1, v2]}, <method>: {key: [...]}}}
+//       trials (>= 1) and a non-empty space are required; fixed lists the methods run as they are;
+//       ablations the keys that make a group another group's ablation (no space may set them).
 SweepSpec load_sweep_spec(const std::string& path);
 SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& source);
 

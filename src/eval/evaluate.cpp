@@ -234,12 +234,15 @@ void hierarchy(models::ContrastiveModelImpl& m, const Context& ctx, const Encode
     v.text_dist0 = to_doubles(e.text_norm);
     v.own_cone.assign(n, -1);
     v.parent_cone.assign(n, -1);
+    v.cone_margin.assign(n, std::numeric_limits<double>::quiet_NaN());
     return;
   }
   v.image_dist0 = to_doubles(geometry::dist0(e.image, curv));
   v.text_dist0 = to_doubles(geometry::dist0(e.text, curv));
   const std::vector<char> all(n, 1);
-  v.own_cone = to_flags(geometry::oxy_angle(e.text, e.image, curv).le(geometry::half_aperture(e.text, curv)), all);
+  const at::Tensor margin = geometry::oxy_angle(e.text, e.image, curv) - geometry::half_aperture(e.text, curv);
+  v.own_cone = to_flags(margin.le(0.0), all);
+  v.cone_margin = to_doubles(margin);
   std::vector<int64_t> parent_pos(n, 0);
   std::vector<char> has_parent(n, 0);
   for (size_t i = 0; i < n; ++i) {

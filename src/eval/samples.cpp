@@ -137,12 +137,19 @@ void read_columns(Visit&& visit, const std::string& suffix, const std::vector<st
                   const std::vector<std::string>& header, const std::string& source) {
   std::vector<size_t> index;
   std::vector<std::function<void(const std::string&)>> parse;
+  constexpr size_t kAbsent = static_cast<size_t>(-1);
   visit([&](const char* name, auto& values, Aggregate, const char*) {
+    if (is_added_column(name) && std::find(header.begin(), header.end(), name + suffix) == header.end()) {
+      index.push_back(kAbsent);
+      parse.emplace_back([&values, &source](const std::string&) { parse_cell(values, "nan", source); });
+      return;
+    }
     index.push_back(column(header, name + suffix, source));
     parse.emplace_back([&values, &source](const std::string& text) { parse_cell(values, text, source); });
   });
+  static const std::string kNone;
   for (const auto& r : rows) {
-    for (size_t c = 0; c < index.size(); ++c) parse[c](r[index[c]]);
+    for (size_t c = 0; c < index.size(); ++c) parse[c](index[c] == kAbsent ? kNone : r[index[c]]);
   }
 }
 

@@ -19,7 +19,15 @@ struct ModelValues {
   std::vector<double> score;        // alignment of the row's own pair (CLIP cosine, MERU -d_c)
   std::vector<double> image_dist0, text_dist0;
   std::vector<int32_t> own_cone, parent_cone;
+  // MERU: oxy_angle(own caption, image) - half_aperture(own caption), radians: how far outside (> 0)
+  // or inside (< 0) its caption's cone the image lies, an angle that inflating radii alone moves
+  // only through the aperture; CLIP NaN.
+  std::vector<double> cone_margin;
 };
+
+// Columns added to samples.csv after its first version: a file without one reads NaN (older runs
+// stay collectable; their tables show "—" for it).
+inline bool is_added_column(const std::string& name) { return name == "cone_margin"; }
 
 // eval/samples.csv: one line per row of the evaluated split. Every vector is a column: see
 // visit_row_columns (row, concept, forget: the keys the aggregates group by).
@@ -73,6 +81,7 @@ void visit_model_columns(M& m, V&& v) {
   v("text_dist0", m.text_dist0, Aggregate::kHierarchyMean, "text_dist0");
   v("own_cone", m.own_cone, Aggregate::kHierarchyCone, "own_cone");
   v("parent_cone", m.parent_cone, Aggregate::kHierarchyCone, "parent_cone");
+  v("cone_margin", m.cone_margin, Aggregate::kHierarchyMean, "cone_margin");
 }
 
 // eval/audit.csv: the membership audit's pairs.
@@ -89,7 +98,7 @@ struct AuditRows {
 std::vector<std::string> sample_columns(bool before);
 std::string to_csv(const Samples& s);
 // Throws IoError naming `source` and the line on a malformed file; a column not in the lists
-// above is ignored, a missing one is an IoError naming it.
+// above is ignored, a missing one is an IoError naming it (is_added_column's: NaN).
 Samples samples_from_csv(const std::string& text, const std::string& source);
 std::string to_csv(const AuditRows& a);
 AuditRows audit_from_csv(const std::string& text, const std::string& source);

@@ -75,6 +75,12 @@ at::Tensor dist0(const at::Tensor& x, const at::Tensor& curv, double eps) {
   return at::acosh(at::clamp_min(rc_x_time, 1.0 + eps)) / at::sqrt(curv);
 }
 
+at::Tensor at_dist0(const at::Tensor& x, const at::Tensor& r, const at::Tensor& curv, double eps) {
+  const at::Tensor rc = at::sqrt(curv);
+  const at::Tensor target = at::sinh(rc * r.detach()) / rc;
+  return x * (target / at::clamp_min(l2_norm(x).squeeze(-1), eps)).unsqueeze(-1);
+}
+
 at::Tensor pairwise_inner(const at::Tensor& x, const at::Tensor& y, double curv) {
   return pairwise_inner(x, y, as_curv(curv, x));
 }

@@ -46,4 +46,8 @@ at::Tensor oxy_angle(const at::Tensor& x, const at::Tensor& y, double curv, doub
 // [B, D] -> [B]: geodesic distance of each point to the origin, acosh(sqrt(1 + c|x|^2)) / sqrt(c).
 at::Tensor dist0(const at::Tensor& x, const at::Tensor& curv, double eps = kEps);
 
+// [B, D], [B] -> [B, D]: each point moved along its ray from the origin to distance r from it
+// (space norm sinh(sqrt(c) r) / sqrt(c)); its direction is kept. r is treated as a constant.
+at::Tensor at_dist0(const at::Tensor& x, const at::Tensor& r, const at::Tensor& curv, double eps = kEps);
+
 }  // namespace runner::geometry

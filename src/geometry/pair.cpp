@@ -31,6 +31,13 @@ at::Tensor pairwise_score(Geometry g, const at::Tensor& a, const at::Tensor& b, 
   return -pairwise_dist(a, b, curv);
 }
 
+at::Tensor angle_at_origin(const at::Tensor& x, const at::Tensor& y) {
+  // The clamp keeps acos's derivative finite for parallel vectors.
+  constexpr double kBound = 1.0 - 1e-6;
+  const at::Tensor cos = at::cosine_similarity(x, y, /*dim=*/-1, /*eps=*/1e-8);
+  return at::acos(at::clamp(cos, -kBound, kBound));
+}
+
 at::Tensor pair_score(Geometry g, const at::Tensor& a, const at::Tensor& b, const at::Tensor& curv) {
   if (g == Geometry::kLorentz) return -paired_dist(a, b, curv);
   return (a * b).sum(-1);  // CLIP features are L2-normalized: the cosine

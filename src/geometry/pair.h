@@ -22,6 +22,12 @@ Geometry parse_model_kind(const std::string& kind);
 // the diagonal, with its clamp and eps).
 at::Tensor paired_dist(const at::Tensor& x, const at::Tensor& y, const at::Tensor& curv);
 
+// [B, D], [B, D] -> [B]: the angle at the origin between each row's two vectors, in [0, pi]
+// (acos of the clamped cosine): the angle between CLIP's normalized features, and in MERU's
+// Lorentz model the angle at the origin between the geodesics to x and to y. It does not change
+// when either vector is scaled, so a loss on it cannot be lowered by growing radii.
+at::Tensor angle_at_origin(const at::Tensor& x, const at::Tensor& y);
+
 // [B1, D], [B2, D] -> [B1, B2]: every image against every text. Euclidean: dot product of the
 // (already L2-normalized) features; Lorentz: -pairwise_dist with curvature `curv` (0-dim;
 // ignored and may be undefined for Euclidean).

@@ -53,6 +53,8 @@ struct Comparison {
   std::string what, metric_name;
   int64_t k = -1;
   stats::PairedTest test;
+  bool part = false;  // HAC against one of its ablations: the removed part's effect
+  int decimals = 1;
 };
 
 // The values of two rows on the units both ran, in unit order.
@@ -78,11 +80,12 @@ Comparison compare(const Row& a, const Row& b, const std::string& metric_name, c
   return c;
 }
 
-std::string f1(double v) { return std::isnan(v) ? "—" : fmt::format("{:.1f}", v); }
+std::string fixed(double v, int decimals) { return std::isnan(v) ? "—" : fmt::format("{:.{}f}", v, decimals); }
+std::string f1(double v) { return fixed(v, 1); }
 std::string p3(double v) { return std::isnan(v) ? "—" : v < 0.001 ? "<0.001" : fmt::format("{:.3f}", v); }
-std::string interval(const stats::Interval& i) {
-  if (i.n < 2 || std::isnan(i.lo)) return fmt::format("{} (n {})", f1(i.mean), i.n);
-  return fmt::format("{} [{}, {}]", f1(i.mean), f1(i.lo), f1(i.hi));
+std::string interval(const stats::Interval& i, int decimals = 1) {
+  if (i.n < 2 || std::isnan(i.lo)) return fmt::format("{} (n {})", fixed(i.mean, decimals), i.n);
+  return fmt::format("{} [{}, {}]", fixed(i.mean, decimals), fixed(i.lo, decimals), fixed(i.hi, decimals));
 }
 
 // The rows of completed, non-trial unlearning runs; the main original of each model: the one
@@ -134,27 +137,60 @@ Rows rows_of(const std::vector<RunRecord>& runs) {
 const Value kForget = [](const RunRecord& r) { return metric_of(r, "zero_shot.forget_top1"); };
 const Value kRetain = [](const RunRecord& r) { return metric_of(r, "zero_shot.retain_top1"); };
 
+// The compared metrics: accuracy for every pair; between two MERU rows also the hierarchy values
+// HAC's parts act on. Paired runs share their original, so a difference of the values after
+// unlearning is also the difference of their changes.
+struct Metric {
+  const char* name;
+  const char* key;
+  bool meru_only;
+  int decimals;
+};
+const Metric kPairedMetrics[] = {
+    {"forget top-1", "zero_shot.forget_top1", false, 1},
+    {"retain top-1", "zero_shot.retain_top1", false, 1},
+    {"forget angle margin (rad)", "hierarchy.forget.cone_margin", true, 3},
+    {"retain angle margin (rad)", "hierarchy.retain.cone_margin", true, 3},
+    {"forget in own cone", "hierarchy.forget.own_cone", true, 1},
+    {"retain in own cone", "hierarchy.retain.own_cone", true, 1},
+    {"forget image dist0", "hierarchy.forget.image_dist0", true, 3},
+    {"retain image dist0", "hierarchy.retain.image_dist0", true, 3},
+};
+
 // ---- table_paired ------------------------------------------------------------------------------
 
 std::vector<Comparison> paired_table(const Rows& rows) {
-  std::vector<std::pair<const Row*, const Row*>> pairs;
+  struct Pair {
+    const Row* a;
+    const Row* b;
+    bool part;
+  };
+  std::vector<Pair> pairs;
   const Row* hac = rows.main("meru", "hac");
   const Row* ac = rows.main("clip", "ac");
-  if (hac != nullptr && ac != nullptr) pairs.emplace_back(hac, ac);
+  if (hac != nullptr && ac != nullptr) pairs.push_back({hac, ac, false});
   if (hac != nullptr) {
     for (const char* ablation : {"hac-entcal", "hac-norm", "hac-both"}) {
-      if (const Row* a = rows.main("meru", ablation)) pairs.emplace_back(hac, a);
+      if (const Row* a = rows.main("meru", ablation)) pairs.push_back({hac, a, true});
     }
   }
   for (const auto& row : rows.rows) {
     if (row.variant == "retrain") continue;
-    if (const Row* rt = rows.find(row.model, "retrain", row.original)) pairs.emplace_back(&row, rt);
+    if (const Row* rt = rows.find(row.model, "retrain", row.original)) pairs.push_back({&row, rt, false});
   }
   std::vector<Comparison> out;
-  for (const auto& [a, b] : pairs) {
-    for (const auto& [name, value] : {std::pair<std::string, Value>{"forget top-1", kForget}, {"retain top-1", kRetain}}) {
-      out.push_back(compare(*a, *b, name, value, -1));
-      for (int64_t k : rows.ks) out.push_back(compare(*a, *b, name, value, k));
+  for (const auto& [a, b, part] : pairs) {
+    for (const Metric& m : kPairedMetrics) {
+      if (m.meru_only && (a->model != "meru" || b->model != "meru")) continue;
+      const std::string key = m.key;
+      const Value value = [key](const RunRecord& r) { return metric_of(r, key); };
+      std::vector<int64_t> ks{-1};  // every size pooled; per size: accuracy only
+      if (!m.meru_only) ks.insert(ks.end(), rows.ks.begin(), rows.ks.end());
+      for (int64_t k : ks) {
+        out.push_back(compare(*a, *b, m.name, value, k));
+        out.back().part = part;
+        out.back().decimals = m.decimals;
+      }
     }
   }
   return out;
@@ -371,11 +407,12 @@ void write_comparisons(const std::vector<RunRecord>& runs, const std::string& ou
   for (const auto& c : table) {
     const std::string k = c.k < 0 ? "all" : std::to_string(c.k);
     md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", c.what, c.metric_name, k, c.test.n,
-                      interval(c.test.diff), p3(c.test.p_t), p3(c.test.p_perm));
+                      interval(c.test.diff, c.decimals), p3(c.test.p_t), p3(c.test.p_perm));
     csv += fmt::format("\"{}\",{},{},{},{},{},{},{},{},{}\n", c.what, c.metric_name, k, c.test.n, c.test.diff.mean,
                        c.test.diff.lo, c.test.diff.hi, c.test.p_t, c.test.p_perm, c.test.exact ? 1 : 0);
   }
-  md += "\nDifferences in percentage points, a − b, paired on units (original pretraining seed, forget set, "
+  md += "\nDifferences a − b: accuracy and cone shares in percentage points, angle margins in radians, dist0 in "
+        "geodesic units (MERU pairs only for the hierarchy rows), paired on units (original pretraining seed, forget set, "
         "unlearning seed) that both rows ran; k = all pools every forget-set size. Interval: 95 % Student t over "
         "the paired differences; p-values two-sided, paired t and sign-flip permutation (exact for n ≤ 20, else "
         "20 000 seeded draws), not adjusted for multiple comparisons (claims.md adjusts its own with Holm).\n";
@@ -383,6 +420,49 @@ void write_comparisons(const std::vector<RunRecord>& runs, const std::string& ou
   core::write_file_atomically((fs::path(out) / "table_paired.csv").string(), csv);
   files.push_back("table_paired.md");
   files.push_back("table_paired.csv");
+
+  // table_parts: what each of HAC's hyperbolic parts does, from the same comparisons (HAC minus the
+  // ablation without that part, every forget-set size), one row per ablation.
+  std::string parts = "| comparison | n |";
+  std::string sep = "| --- | ---: |";
+  for (const Metric& m : kPairedMetrics) {
+    parts += fmt::format(" {} |", m.name);
+    sep += " ---: |";
+  }
+  parts += "\n" + sep + "\n";
+  std::vector<std::string> order;
+  std::map<std::string, std::map<std::string, const Comparison*>> by_what;
+  for (const auto& c : table) {
+    if (!c.part || c.k >= 0) continue;
+    if (!by_what.count(c.what)) order.push_back(c.what);
+    by_what[c.what][c.metric_name] = &c;
+  }
+  for (const auto& what : order) {
+    const auto& cells = by_what[what];
+    int64_t n = 0;
+    std::string line;
+    for (const Metric& m : kPairedMetrics) {
+      const auto it = cells.find(m.name);
+      if (it == cells.end()) {
+        line += " — |";
+        continue;
+      }
+      n = std::max(n, it->second->test.n);
+      const bool clear = it->second->test.diff.hi < 0.0 || it->second->test.diff.lo > 0.0;
+      const std::string text = interval(it->second->test.diff, m.decimals);
+      line += " " + (clear ? "**" + text + "**" : text) + " |";
+    }
+    parts += fmt::format("| {} | {} |{}\n", what, n, line);
+  }
+  if (order.empty()) parts += "| (no hac row with an ablation row) | | | | | | | | | |\n";
+  parts += "\nEach cell: HAC minus the ablation without that part (hac-entcal: without entailment calibration; hac-norm: "
+           "without norm regularisation; hac-both: without both), mean paired difference [95 % t interval] over the units "
+           "both ran, every forget-set size pooled; **bold** when the interval excludes 0. Accuracy and cone shares in "
+           "percentage points, angle margins (oxy_angle − half-aperture, > 0 outside the caption's cone) in radians, "
+           "dist0 in geodesic units; negative forget top-1 = the part makes the model forget more. Not adjusted for "
+           "multiple comparisons (table_paired.md has the p-values).\n";
+  core::write_file_atomically((fs::path(out) / "table_parts.md").string(), parts);
+  files.push_back("table_parts.md");
 
   // claims: the interval gives the side; the family of claims is guarded by Holm's adjustment of
   // their p-values, so a verdict other than inconclusive also needs an adjusted p below 0.05.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -223,10 +224,36 @@ Grid expand(const config::SweepSpec& spec) {
       first_point.push_back(&p);
     }
   }
+  // Ablations: a group whose assignment is another group's plus switches of select.ablations
+  // runs with that group's choice.
+  if (!spec.select.ablations.empty()) {
+    auto items = [&](size_t k) {
+      const auto& a = first_point[k]->assignment;
+      const size_t end = std::min(first_span[k].second, a.size());
+      return std::set<std::string>(a.begin() + static_cast<std::ptrdiff_t>(std::min(first_span[k].first, end)),
+                                   a.begin() + static_cast<std::ptrdiff_t>(end));
+    };
+    const auto& ablations = spec.select.ablations;
+    for (size_t k = 0; k < g.selection.size(); ++k) {
+      if (g.selection[k].fixed) continue;
+      std::set<std::string> base;
+      for (const auto& a : items(k)) {
+        if (std::find(ablations.begin(), ablations.end(), key_of(a)) == ablations.end()) base.insert(a);
+      }
+      if (base.size() == items(k).size()) continue;
+      for (size_t j = 0; j < g.selection.size(); ++j) {
+        if (j != k && items(j) == base) g.selection[k].follows = static_cast<int64_t>(j);
+      }
+      RUNNER_CHECK(g.selection[k].follows >= 0 && !g.selection[static_cast<size_t>(g.selection[k].follows)].fixed,
+                   ConfigError,
+                   fmt::format("{}: select.ablations: group [{}] switches a part off, but no selected group has its "
+                               "assignment without those keys (the method it ablates)", spec.source, g.selection[k].group));
+    }
+  }
   bool all_ended = true;
   for (size_t k = 0; k < g.selection.size(); ++k) {
     GroupSelection& s = g.selection[k];
-    if (s.fixed) continue;
+    if (s.fixed || s.follows >= 0) continue;
     s.draws = config::select_trials(spec, s.method);
     const auto& draws = s.draws;
     for (size_t t = 0; t < draws.size(); ++t) {
@@ -255,7 +282,7 @@ Grid expand(const config::SweepSpec& spec) {
     return g;
   }
   for (auto& s : g.selection) {
-    if (s.fixed) continue;
+    if (s.fixed || s.follows >= 0) continue;
     s.chosen = choose_trial(s.trials, spec.select.retain_drop, &s.note);
     if (s.chosen < 0) {
       throw ConfigError(fmt::format("{}: select: no trial of group [{}] COMPLETED (see {}/trials); remove the "
@@ -265,15 +292,17 @@ Grid expand(const config::SweepSpec& spec) {
   point_index.clear();
   for (const auto& [assignment, span] : points) {
     Job p0 = b.point(assignment, span, {}, "runs", "");
-    const GroupSelection& s = g.selection[group_of.at(p0.group)];
+    const GroupSelection& own = g.selection[group_of.at(p0.group)];
+    const GroupSelection& s = own.follows >= 0 ? g.selection[static_cast<size_t>(own.follows)] : own;
     if (s.fixed) {
       b.add(g.points, point_index, std::move(p0));
       continue;
     }
     const Job& trial = g.trials[s.jobs[static_cast<size_t>(s.chosen)]];
     Job p = b.point(assignment, span, s.draws[static_cast<size_t>(s.chosen)], "runs", "");
-    p.labels["group"] = s.group;
+    p.labels["group"] = own.group;
     p.labels["selected"] = trial.labels.at("settings");
+    if (own.follows >= 0) p.labels["selected_from"] = s.group;
     p.labels["selected_trial"] = std::to_string(s.chosen);
     b.add(g.points, point_index, std::move(p));
   }
@@ -298,6 +327,7 @@ void write_selection(const Grid& g) {
     e["group"] = s.group;
     e["method"] = s.method;
     e["fixed"] = s.fixed;
+    if (s.follows >= 0) e["follows"] = g.selection[static_cast<size_t>(s.follows)].group;
     e["chosen"] = s.chosen;
     e["note"] = s.note;
     nlohmann::ordered_json trials = nlohmann::ordered_json::array();
@@ -318,6 +348,11 @@ void write_selection(const Grid& g) {
                         o.admissible ? "yes" : "no", static_cast<int64_t>(t) == s.chosen ? "**chosen**" : "");
     }
     if (s.fixed) md += fmt::format("| {} | — | run as it is | | | | | | |\n", s.group);
+    if (s.follows >= 0) {
+      const GroupSelection& lead = g.selection[static_cast<size_t>(s.follows)];
+      md += fmt::format("| {} | — | the ablation of [{}]: its chosen setting{} | | | | | | |\n", s.group, lead.group,
+                        lead.chosen >= 0 ? " (" + lead.trials[static_cast<size_t>(lead.chosen)].settings + ")" : "");
+    }
     e["trials"] = trials;
     groups.push_back(e);
   }

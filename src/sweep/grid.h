@@ -34,6 +34,7 @@ struct GroupSelection {
   std::string group;
   std::string method;              // unlearn.method of the group
   bool fixed = false;              // a method run as it is (select.fixed): no trials
+  int64_t follows = -1;            // an ablation (select.ablations): the group whose choice it runs with
   std::vector<size_t> jobs;        // its trials' indices in Grid::trials
   std::vector<config::Assignment> draws;  // each trial's setting (config::select_trials)
   std::vector<TrialOutcome> trials;

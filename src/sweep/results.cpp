@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -187,6 +188,41 @@ const TableColumn kMainColumns[] = {
      "Δ dist0: change of the forget images' mean distance to the origin (MERU: geodesic; CLIP: feature norm)"},
 };
 
+// The hierarchy table (table_hierarchy): what HAC's hyperbolic parts act on, apart from radius.
+const TableColumn kHierarchyColumns[] = {
+    {"zero_shot.forget_top1", "forget", "F", Better::kLower, Over::kAllK, 1,
+     "forget/retain: zero-shot macro top-1 (%), every forget-set size pooled"},
+    {"zero_shot.retain_top1", "retain", "R", Better::kHigher, Over::kAllK, 1, ""},
+    {"hierarchy.forget.cone_margin", "forget margin", "$m_F$", Better::kNeither, Over::kAllK, 3,
+     "margin: mean over forget (F) or retain (R) images of oxy_angle(own caption, image) − half_aperture(own "
+     "caption), radians (> 0: outside the caption's entailment cone; MERU only)"},
+    {"hierarchy.forget.cone_margin", "Δ forget margin", "$\\Delta m_F$", Better::kNeither, Over::kShiftAllK, 3,
+     "Δ: after minus before (the original on the same rows)"},
+    {"hierarchy.retain.cone_margin", "retain margin", "$m_R$", Better::kNeither, Over::kAllK, 3, ""},
+    {"hierarchy.retain.cone_margin", "Δ retain margin", "$\\Delta m_R$", Better::kNeither, Over::kShiftAllK, 3, ""},
+    {"hierarchy.forget.own_cone", "forget in own cone", "cone$_F$", Better::kNeither, Over::kAllK, 1,
+     "in own cone: % of the images inside their own caption's cone"},
+    {"hierarchy.retain.own_cone", "retain in own cone", "cone$_R$", Better::kNeither, Over::kAllK, 1, ""},
+    {"hierarchy.forget.image_dist0", "Δ d0 forget img", "$\\Delta d_0^{F,img}$", Better::kNeither, Over::kShiftAllK, 3,
+     "Δ d0: change of the mean distance to the origin of images (img) and own captions (txt), MERU geodesic, "
+     "CLIP feature norm before normalization"},
+    {"hierarchy.retain.image_dist0", "Δ d0 retain img", "$\\Delta d_0^{R,img}$", Better::kNeither, Over::kShiftAllK, 3,
+     ""},
+    {"hierarchy.forget.text_dist0", "Δ d0 forget txt", "$\\Delta d_0^{F,txt}$", Better::kNeither, Over::kShiftAllK, 3,
+     ""},
+    {"hierarchy.retain.text_dist0", "Δ d0 retain txt", "$\\Delta d_0^{R,txt}$", Better::kNeither, Over::kShiftAllK, 3,
+     ""},
+};
+
+// A written table: its file stem, columns and whether it is the main table (audit marks, the
+// retrain check, the runs without metrics).
+struct TableKind {
+  const char* stem;
+  const TableColumn* begin;
+  const TableColumn* end;
+  bool main;
+};
+
 // One column of a written table: its entry and, for kEachK, its number of forgotten concepts.
 struct ExpandedColumn {
   const TableColumn* column;
@@ -199,7 +235,8 @@ struct ExpandedColumn {
     return h;
   }
   std::string csv_name() const {
-    return column->over == Over::kEachK ? fmt::format("{}@{}", column->metric, k) : column->metric;
+    if (column->over == Over::kEachK) return fmt::format("{}@{}", column->metric, k);
+    return column->over == Over::kShiftAllK ? std::string("delta.") + column->metric : column->metric;
   }
   // The value of one run (NaN when it has no such metric or another k).
   double value(const RunRecord& r) const {
@@ -244,9 +281,9 @@ AuditSignal audit_signal(const std::vector<const RunRecord*>& list) {
   return lo > 50.0 ? AuditSignal::kInformative : AuditSignal::kUninformative;
 }
 
-// The main table: rows (model, variant, original, setting), columns from kMainColumns; trials of a
+// A table: rows (model, variant, original, setting), columns from the kind's list; trials of a
 // selection stage never enter it.
-void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, CollectSummary& summary) {
+void write_table(const std::vector<RunRecord>& runs, const fs::path& out, CollectSummary& summary, const TableKind& kind) {
   using Key = std::tuple<std::string, int, std::string, std::string, std::string>;  // model, rank, variant, original, setting
   std::map<Key, std::vector<const RunRecord*>> rows;
   std::set<int64_t> ks;
@@ -262,12 +299,12 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
   }
   std::vector<ExpandedColumn> cols;
   for (int64_t k : ks) {
-    for (const auto& c : kMainColumns) {
-      if (c.over == Over::kEachK) cols.push_back({&c, k});
+    for (const TableColumn* c = kind.begin; c != kind.end; ++c) {
+      if (c->over == Over::kEachK) cols.push_back({c, k});
     }
   }
-  for (const auto& c : kMainColumns) {
-    if (c.over != Over::kEachK) cols.push_back({&c, -1});
+  for (const TableColumn* c = kind.begin; c != kind.end; ++c) {
+    if (c->over != Over::kEachK) cols.push_back({c, -1});
   }
   std::string md = "| model | method | original | curvature used | n |", sep = "| --- | --- | --- | ---: | ---: |";
   std::string tex = "\\begin{tabular}{lllrr" + std::string(cols.size(), 'r') +
@@ -295,7 +332,7 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
     }
     const std::string n_text = lo_n == hi_n ? std::to_string(hi_n) : fmt::format("{}–{}", lo_n, hi_n);
     const std::string curv = curvature_used(list);
-    const bool uninformative = audit_signal(list) == AuditSignal::kUninformative;
+    const bool uninformative = kind.main && audit_signal(list) == AuditSignal::kUninformative;
     md += fmt::format("| {} | {} | {} | {} | {} |", model, label, original, curv, n_text);
     tex += fmt::format("{} & {} & {} & {} & {}", tex_escape(model), tex_escape(label), tex_escape(original),
                        curv == "—" ? "--" : curv, n_text);
@@ -326,10 +363,19 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
         "n: runs per forget-set size k (originals × forget sets × unlearning seeds); the @k columns use those n "
         "runs, the columns after them pool every k. original: the pretrained model's configuration, its "
         "pretraining seeds pooled; curvature used: the curvature of the unlearned models (MERU)";
-  for (const auto& c : kMainColumns) {
-    if (*c.legend != '\0') md += std::string("; ") + c.legend;
+  for (const TableColumn* c = kind.begin; c != kind.end; ++c) {
+    if (*c->legend != '\0') md += std::string("; ") + c->legend;
   }
   md += ". Differences between methods: table_paired.md (paired on matched units).\n";
+  const std::string stem = kind.stem;
+  if (!kind.main) {
+    for (const auto& [name, text] : {std::pair<std::string, std::string>{stem + ".md", md}, {stem + ".tex", tex},
+                                     {stem + ".csv", csv}}) {
+      core::write_file_atomically((out / name).string(), text);
+      summary.files.push_back(name);
+    }
+    return;
+  }
   // The gold standard must have learned: a retrain run whose retain top-1 is below twice chance
   // (100 / retain classes) is named here, and counts against the sweep's budget for it.
   std::vector<std::string> collapsed;
@@ -359,8 +405,8 @@ void write_tables(const std::vector<RunRecord>& runs, const fs::path& out, Colle
       tex += fmt::format("% {}: {}\n", r->dir, r->status);
     }
   }
-  for (const auto& [name, text] : {std::pair<std::string, std::string>{"table_main.md", md}, {"table_main.tex", tex},
-                                   {"table_main.csv", csv}}) {
+  for (const auto& [name, text] : {std::pair<std::string, std::string>{stem + ".md", md}, {stem + ".tex", tex},
+                                   {stem + ".csv", csv}}) {
     core::write_file_atomically((out / name).string(), text);
     summary.files.push_back(name);
   }
@@ -465,7 +511,9 @@ CollectSummary collect(const CollectOptions& o) {
   }
   core::write_file_atomically((out / "results_long.csv").string(), lng);
   summary.files.push_back("results_long.csv");
-  write_tables(runs, out, summary);
+  write_table(runs, out, summary, {"table_main", std::begin(kMainColumns), std::end(kMainColumns), true});
+  write_table(runs, out, summary,
+              {"table_hierarchy", std::begin(kHierarchyColumns), std::end(kHierarchyColumns), false});
   write_comparisons(runs, out.string(), summary.files);
   if (o.figures) {
     for (const auto& f : write_figures(runs, out.string(), o.gnuplot)) summary.files.push_back(f);

@@ -268,9 +268,9 @@ unlearn::Features Run::features(const data::Batch& b) {
   if (s_.model->is_meru()) f.curv = s_.model->curvature();
   if (s_.method->needs().reference) {
     torch::NoGradGuard no_grad;
-    const at::Tensor c = s_.reference->curvature();
-    f.ref_image_dist0 = geometry::dist0(s_.reference->encode_image(b.images), c);
-    f.ref_text_dist0 = geometry::dist0(s_.reference->encode_text(own_tokens), c);
+    unlearn::set_reference(s_.reference->geometry(), s_.reference->encode_image(b.images),
+                           s_.reference->encode_text(own_tokens),
+                           s_.reference->is_meru() ? s_.reference->curvature() : at::Tensor(), f);
   }
   for (auto& p : s_.model->parameters()) {
     if (p.requires_grad()) f.params.push_back(p);

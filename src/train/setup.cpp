@@ -179,6 +179,10 @@ Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool 
     // Pretraining follows model.curv_learn; unlearning freezes the curvature unless asked.
     const bool learn = unlearning && !scratch ? cfg.unlearn.curv_learn : cfg.model.curv_learn;
     s.model->curv.set_requires_grad(learn);
+    if (unlearning && !scratch && cfg.unlearn.freeze_alphas) {
+      s.model->visual_alpha.set_requires_grad(false);
+      s.model->textual_alpha.set_requires_grad(false);
+    }
   }
 
   if (unlearning) {

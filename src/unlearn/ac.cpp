@@ -11,7 +11,7 @@ class Ac final : public Method {
   explicit Ac(config::UnlearnConfig cfg) : cfg_(std::move(cfg)) {}
   std::string name() const override { return "ac"; }
   Rows rows() const override { return Rows::kAll; }
-  Needs needs() const override { return {/*partners=*/true, /*reference=*/false}; }
+  Needs needs() const override { return {/*partners=*/true, /*reference=*/pos_needs_reference(cfg_)}; }
   Terms loss(const Context& ctx, const Features& f) const override {
     Terms out;
     // Separate statements: the terms run collectives, which every rank must issue in one order.

@@ -12,7 +12,9 @@ class Hac final : public Method {
   std::string name() const override { return "hac"; }
   Rows rows() const override { return Rows::kAll; }
   Needs needs() const override {
-    return {/*partners=*/true, /*reference=*/cfg_.norm && cfg_.norm_mode != "origin"};
+    const bool norm = cfg_.norm && cfg_.norm_mode != "origin";
+    const bool entcal = cfg_.entcal && cfg_.entcal_aperture == "original";
+    return {/*partners=*/true, /*reference=*/norm || entcal || pos_needs_reference(cfg_)};
   }
   Terms loss(const Context& ctx, const Features& f) const override {
     Terms out;
@@ -21,7 +23,10 @@ class Hac final : public Method {
     const at::Tensor pos = positive_calibration(ctx, f, cfg_, out);
     at::Tensor loss = con + ctx.beta_eff * pos;
     if (cfg_.entcal) loss = loss + cfg_.entcal_weight * entailment_calibration(ctx, f, cfg_, out);
-    if (cfg_.norm) loss = loss + cfg_.norm_weight * norm_regularization(ctx, f, cfg_, out);
+    if (cfg_.norm) {
+      const double weight = cfg_.norm_weight * (cfg_.norm_scaled ? ctx.beta_eff : 1.0);
+      loss = loss + weight * norm_regularization(ctx, f, cfg_, out);
+    }
     out.loss = loss;
     return out;
   }

@@ -33,7 +33,10 @@ struct Features {
                         // for forget rows the partner's caption when Needs::partners
   at::Tensor text_own;  // [B, E] embeddings of each row's own caption
   at::Tensor forget;    // [B] bool: the row belongs to the forget set
-  at::Tensor ref_image_dist0, ref_text_dist0;  // [B] f32 under the original model (Needs::reference)
+  // Under the original (frozen) model, when Needs::reference (set_reference): [B] f32 each. MERU:
+  // distances to the origin of image and own caption, the pair's distance d_c and the caption's
+  // cone half-aperture; CLIP: the pair's angle (the dist0 and aperture entries stay undefined).
+  at::Tensor ref_image_dist0, ref_text_dist0, ref_pair_dist, ref_text_aperture;
   at::Tensor logit_scale;  // 0-dim, log of the contrastive scale
   at::Tensor curv;         // 0-dim curvature c (MERU), undefined for CLIP
   std::vector<at::Tensor> params;  // trainable parameters (l1)
@@ -74,6 +77,15 @@ class Method {
 std::unique_ptr<Method> make_method(const config::UnlearnConfig& cfg, geometry::Geometry g);
 // The pretraining objective (CLIP: contrastive; MERU: + entail_weight * entailment), all rows.
 std::unique_ptr<Method> make_pretrain_method();
+
+// Fills f's ref_* entries from the original model's embeddings of the batch's images and own
+// captions (no gradient flows into them); ref_curv: the original's curvature (MERU).
+void set_reference(geometry::Geometry g, const at::Tensor& ref_image, const at::Tensor& ref_text,
+                   const at::Tensor& ref_curv, Features& f);
+
+// Whether the positive term's form (unlearn.pos_mode) reads the original's values: hinge_ref
+// (its pair distances) and rescaled (its radii).
+bool pos_needs_reference(const config::UnlearnConfig& cfg);
 
 // beta_eff (AC's scaling of the positive term): beta * |D_F| / (|D_R| + |D_F|) when scaled, else beta.
 double effective_beta(const config::UnlearnConfig& cfg, int64_t forget_size, int64_t retain_size);

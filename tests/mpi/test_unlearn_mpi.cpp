@@ -41,7 +41,7 @@ const std::vector<int64_t> kPartnerRows = {3, 4, 5, 0};
 constexpr double kRtol = 1e-4, kAtol = 1e-6, kScaleTol = 1e-5;
 
 struct GlobalBatch {
-  at::Tensor pixels, tokens, forget, ref_image_dist0, ref_text_dist0;
+  at::Tensor pixels, tokens, forget, ref_image_dist0, ref_text_dist0, ref_pair_dist, ref_text_aperture;
   std::vector<int64_t> partner_of;  // row -> partner row (forget rows), -1 for retain rows
 };
 
@@ -60,6 +60,8 @@ GlobalBatch make_global_batch() {
   // Distances to the origin under "the original model": constants, as the loop would precompute.
   g.ref_image_dist0 = at::linspace(0.4, 1.1, kRows, at::kFloat);
   g.ref_text_dist0 = at::linspace(0.9, 0.3, kRows, at::kFloat);
+  g.ref_pair_dist = at::linspace(1.2, 3.0, kRows, at::kFloat);
+  g.ref_text_aperture = at::linspace(0.3, 0.9, kRows, at::kFloat);
   return g;
 }
 
@@ -102,6 +104,8 @@ Features features(models::ContrastiveModel& m, const Method& method, const Globa
   if (m->is_meru()) f.curv = m->curvature();
   f.ref_image_dist0 = g.ref_image_dist0.narrow(0, start, n).clone();
   f.ref_text_dist0 = g.ref_text_dist0.narrow(0, start, n).clone();
+  f.ref_pair_dist = g.ref_pair_dist.narrow(0, start, n).clone();
+  f.ref_text_aperture = g.ref_text_aperture.narrow(0, start, n).clone();
   f.params = trainable(m);
   return f;
 }
@@ -129,6 +133,13 @@ Case make_case(const std::string& method, bool meru, const std::string& variant 
   c.cfg.entcal_partner = true;
   c.cfg.norm_mode = "keep";
   if (variant == "_anchor_hinge") c.cfg.norm_mode = "anchor_retain", c.cfg.pos_mode = "hinge", c.cfg.pos_margin = 2.0;
+  // The bounded pushes and the norm forms that hold radii (docs/training.md).
+  if (variant == "_hingeref_l1") {
+    c.cfg.pos_mode = "hinge_ref", c.cfg.norm_mode = "l1", c.cfg.norm_retain = true, c.cfg.norm_scaled = true;
+    c.cfg.pos_margin_ratio = 2.0;
+  }
+  if (variant == "_angle_grow") c.cfg.pos_mode = "angle", c.cfg.norm_mode = "grow", c.cfg.entcal_aperture = "original";
+  if (variant == "_rescaled") c.cfg.pos_mode = "rescaled", c.cfg.norm_mode = "l1";
   return c;
 }
 
@@ -213,8 +224,10 @@ TEST_P(UnlearnRanks, ShardsWithGradReducerEqualOneProcess) {
 
 std::vector<Case> cases() {
   // Every method of the registry that trains, on each geometry it accepts, plus pretraining.
-  std::vector<Case> out = {make_case("hac", true, "_anchor_hinge"), make_case("pretrain", true),
-                           make_case("pretrain", false)};
+  std::vector<Case> out = {make_case("hac", true, "_anchor_hinge"), make_case("hac", true, "_hingeref_l1"),
+                           make_case("hac", true, "_angle_grow"),    make_case("hac", true, "_rescaled"),
+                           make_case("ac", false, "_hingeref_l1"),   make_case("ac", false, "_angle_grow"),
+                           make_case("pretrain", true),              make_case("pretrain", false)};
   for (const MethodInfo& m : methods()) {
     if (!traits(m).trains) continue;
     out.push_back(make_case(m.name, true));

@@ -18,7 +18,7 @@
 namespace runner::config {
 namespace {
 
-constexpr size_t kFieldCount = 68;  // every field of every section in config.h
+constexpr size_t kFieldCount = 73;  // every field of every section in config.h
 
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }  // bits, so -0.0 != 0.0
 template <class T>
@@ -50,6 +50,8 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   RUNNER_FIELD(unlearn, entcal_weight); RUNNER_FIELD(unlearn, entcal_margin);
   RUNNER_FIELD(unlearn, entcal_retain); RUNNER_FIELD(unlearn, entcal_partner); RUNNER_FIELD(unlearn, norm);
   RUNNER_FIELD(unlearn, norm_weight); RUNNER_FIELD(unlearn, norm_mode); RUNNER_FIELD(unlearn, l1_weight);
+  RUNNER_FIELD(unlearn, pos_margin_ratio); RUNNER_FIELD(unlearn, entcal_aperture); RUNNER_FIELD(unlearn, norm_retain);
+  RUNNER_FIELD(unlearn, norm_scaled); RUNNER_FIELD(unlearn, freeze_alphas);
   RUNNER_FIELD(eval, enabled); RUNNER_FIELD(eval, split); RUNNER_FIELD(eval, max_rows);
   RUNNER_FIELD(eval, templates); RUNNER_FIELD(eval, batch_size); RUNNER_FIELD(eval, audit_rows);
   RUNNER_FIELD(eval, retrain); RUNNER_FIELD(eval, knn_k); RUNNER_FIELD(eval, knn_bank_rows);
@@ -116,6 +118,11 @@ Config unusual_config() {
   c.unlearn.norm_weight = 1e-7;
   c.unlearn.norm_mode = "anchor_retain";
   c.unlearn.l1_weight = 0.0;
+  c.unlearn.pos_margin_ratio = 2.25;
+  c.unlearn.entcal_aperture = "original";
+  c.unlearn.norm_retain = true;
+  c.unlearn.norm_scaled = true;
+  c.unlearn.freeze_alphas = true;
   c.eval.enabled = false;
   c.eval.split = "train";
   c.eval.max_rows = 77;
@@ -343,6 +350,8 @@ TEST(ConfigValidate, EnumerationsAndRangesNameKeyAndValue) {
            {"model.preset=vit_h", "model.preset", "vit_l"},
            {"unlearn.pos_mode=cos", "unlearn.pos_mode", "'cos'"},
            {"unlearn.norm_mode=fixed", "unlearn.norm_mode", "anchor_retain"},
+           {"unlearn.pos_mode=bounded", "unlearn.pos_mode", "rescaled"},
+           {"unlearn.entcal_aperture=later", "unlearn.entcal_aperture", "original"},
            {"dist.device=tpu", "dist.device", "'tpu'"},
            {"data.batch_size=0", "data.batch_size", ">= 1"},
            {"data.prefetch=-1", "data.prefetch", "-1"},
@@ -366,6 +375,7 @@ TEST(ConfigValidate, EnumerationsAndRangesNameKeyAndValue) {
            {"unlearn.entcal_margin=-0.1", "unlearn.entcal_margin", ">= 0"},
            {"unlearn.norm_weight=-1", "unlearn.norm_weight", ">= 0"},
            {"unlearn.pos_margin=-1", "unlearn.pos_margin", ">= 0"},
+           {"unlearn.pos_margin_ratio=-1", "unlearn.pos_margin_ratio", ">= 0"},
            {"unlearn.l1_weight=-1", "unlearn.l1_weight", ">= 0"},
            {"unlearn.forget=[dog, '']", "unlearn.forget", "empty"},
            {"model.curv_init=0", "model.curv_init", "> 0"},
@@ -404,7 +414,7 @@ TEST(ConfigValidate, BoundariesThatAreAllowed) {
 TEST(ConfigHash, PinnedForTheDefaultConfig) {
   // Changes only when a semantic field or its default changes; then update the pin on purpose
   // (every run id changes with it).
-  EXPECT_EQ(semantic_hash(Config{}), "796c187d3a81bcb2");  // since data.val_fraction
+  EXPECT_EQ(semantic_hash(Config{}), "62a3f00027b226f8");  // since the bounded push and norm forms
 }
 
 TEST(ConfigHash, IgnoresOutputAndLoggingKeys) {

@@ -198,7 +198,7 @@ TEST(SweepSpecSelect, ErrorsNameTheFileLineAndKey) {
   std::string e = error_of("select:\n  trials: 2\n  trails: 3\n  space: {all: {unlearn.lr: [1, 2]}}\n");
   EXPECT_NE(e.find("s.yaml:4"), std::string::npos) << e;
   EXPECT_NE(e.find("unknown key 'select.trails'"), std::string::npos) << e;
-  EXPECT_NE(e.find("known: trials, seed, axis, retain_drop, set, fixed, space"), std::string::npos) << e;
+  EXPECT_NE(e.find("known: trials, seed, axis, retain_drop, set, fixed, ablations, space"), std::string::npos) << e;
   e = error_of("select:\n  trials: 2\n  space: {}\n");
   EXPECT_NE(e.find("s.yaml:4"), std::string::npos) << e;
   EXPECT_NE(e.find("select.space needs"), std::string::npos) << e;

@@ -184,7 +184,9 @@ Samples hand_made_samples() {
   s.after.text_dist0 = {2, 2, 2, 2, 1, 1, 1, 1};
   s.after.own_cone = {0, 0, 0, 1, 1, 1, 1, 0};
   s.after.parent_cone = {1, 1, -1, -1, 1, 0, 1, 0};
+  s.after.cone_margin = {0.5, 0.25, 0.5, -0.25, -1, -1, -0.5, 0.5};
   s.before = s.after;
+  s.before.cone_margin = {-0.5, -0.5, -0.5, -0.5, -1, -1, -1, 0.5};
   s.before.zs_pred = {0, 0, 1, 1, 2, 2, 3, 3};
   s.before.image_dist0 = {1, 1, 1, 1, 1, 1, 1, 1};
   s.before.own_cone = {1, 1, 1, 1, 1, 1, 1, 0};
@@ -222,16 +224,60 @@ TEST(Aggregate, SideFileReadBackGivesTheSameMetrics) {
   const Samples back = samples_from_csv(to_csv(s), "samples.csv");
   EXPECT_EQ(aggregate_samples(back, names).dump(), aggregate_samples(s, names).dump());
   const std::string classes = per_concept_csv(s, names);
-  EXPECT_NE(classes.find("0,\"a\",1,2,0,5,2,0,100,100,1,2,100,100"), std::string::npos) << classes;
+  EXPECT_NE(classes.find("0,\"a\",1,2,0,5,2,0,100,0.375,100,1,2,100,100,-0.5"), std::string::npos) << classes;
 }
 
 TEST(SideFiles, SamplesCsvKeepsItsFormat) {
   const std::string text = to_csv(hand_made_samples());
   EXPECT_EQ(text.substr(0, text.find('\n')),
             "row,concept,forget,i2t_rank,t2i_rank,knn_pred,zs_pred,score,image_dist0,text_dist0,own_cone,parent_cone,"
-            "zs_pred_before,score_before,image_dist0_before,text_dist0_before,own_cone_before,parent_cone_before");
-  EXPECT_NE(text.find("\n0,0,1,1,2,0,2,-1,4,2,0,1,0,-1,1,2,1,1\n"), std::string::npos) << text;
-  EXPECT_NE(text.find("\n4,2,0,1,1,2,2,-0.5,1,1,1,1,2,-0.5,1,1,1,1\n"), std::string::npos) << text;
+            "cone_margin,zs_pred_before,score_before,image_dist0_before,text_dist0_before,own_cone_before,"
+            "parent_cone_before,cone_margin_before");
+  EXPECT_NE(text.find("\n0,0,1,1,2,0,2,-1,4,2,0,1,0.5,0,-1,1,2,1,1,-0.5\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n4,2,0,1,1,2,2,-0.5,1,1,1,1,-1,2,-0.5,1,1,1,1,-1\n"), std::string::npos) << text;
+}
+
+// A samples.csv written before cone_margin existed still reads: the column is NaN, the other
+// aggregates are unchanged; a missing original column is still an error naming it.
+TEST(SideFiles, AnOlderSamplesCsvWithoutConeMarginReadsAsNaN) {
+  const Samples s = hand_made_samples();
+  std::string text = to_csv(s);
+  std::vector<std::string> lines;
+  for (size_t start = 0; start < text.size();) {
+    const size_t end = text.find('\n', start);
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  // Drop the two cone_margin columns (positions 12 and 19).
+  std::string old;
+  for (const auto& line : lines) {
+    std::vector<std::string> cells;
+    for (size_t a = 0;;) {
+      const size_t b = line.find(',', a);
+      cells.push_back(line.substr(a, b == std::string::npos ? std::string::npos : b - a));
+      if (b == std::string::npos) break;
+      a = b + 1;
+    }
+    ASSERT_EQ(cells.size(), 20u);
+    cells.erase(cells.begin() + 19);
+    cells.erase(cells.begin() + 12);
+    old += fmt::format("{}\n", fmt::join(cells, ","));
+  }
+  const Samples back = samples_from_csv(old, "old.csv");
+  ASSERT_EQ(back.size(), s.size());
+  for (size_t i = 0; i < back.size(); ++i) {
+    EXPECT_TRUE(std::isnan(back.after.cone_margin[i]));
+    EXPECT_TRUE(std::isnan(back.before.cone_margin[i]));
+  }
+  const std::vector<std::string> names = {"a", "b", "c", "d"};
+  const json a = aggregate_samples(back, names), b = aggregate_samples(s, names);
+  EXPECT_EQ(a["zero_shot"], b["zero_shot"]);
+  EXPECT_EQ(a["hierarchy"]["forget"]["image_dist0"], b["hierarchy"]["forget"]["image_dist0"]);
+  EXPECT_DOUBLE_EQ(b["hierarchy"]["forget"]["cone_margin"].get<double>(), 0.25);  // (0.5 + 0.25 + 0.5 - 0.25) / 4
+  EXPECT_DOUBLE_EQ(b["before"]["hierarchy"]["forget"]["cone_margin"].get<double>(), -0.5);
+  std::string no_score = old;
+  no_score.replace(no_score.find(",score,"), 7, ",scor,");
+  EXPECT_THROW(samples_from_csv(no_score, "old.csv"), IoError);
 }
 
 // Every column of samples.csv through the field lists, as (header name, cells).

@@ -194,6 +194,45 @@ TEST_F(Collect, PairedDifferencesClaimsAndTheAuditMark) {
   EXPECT_NE(md.find("50.0 ± 0.0 †"), std::string::npos) << md;
 }
 
+// The hierarchy table (margins and radius changes, before -> after) and HAC minus each ablation on
+// those values (table_parts.md), paired on units.
+TEST_F(Collect, HierarchyTableAndThePartsOfHac) {
+  const json meru = {{"original_config", "meru tiny, curvature 1 learned"}, {"original_seed", "0"}};
+  auto hier = [](double forget_margin, double retain_margin, double forget_d0) {
+    const json before = {{"forget", {{"cone_margin", -0.1}, {"own_cone", 80.0}, {"image_dist0", 1.4}}},
+                         {"retain", {{"cone_margin", -0.2}, {"own_cone", 90.0}, {"image_dist0", 1.5}}}};
+    return json{{"hierarchy",
+                 {{"forget", {{"cone_margin", forget_margin}, {"own_cone", 10.0}, {"image_dist0", forget_d0}}},
+                  {"retain", {{"cone_margin", retain_margin}, {"own_cone", 85.0}, {"image_dist0", 1.5}}}}},
+                {"before", {{"hierarchy", before}}}};
+  };
+  for (int seed = 0; seed < 3; ++seed) {
+    run("h" + std::to_string(seed), "hac", seed, {"sandal"}, 5.0, 70.0, "COMPLETED", false, "", meru,
+        hier(0.3 + 0.1 * seed, -0.2, 1.6));
+    run("e" + std::to_string(seed), "hac", seed, {"sandal"}, 9.0, 70.0, "COMPLETED", false, "  entcal: false\n", meru,
+        hier(0.1 + 0.1 * seed + 0.01 * seed * seed, -0.2, 1.6));
+  }
+  CollectOptions o;
+  o.dir = dir_.string();
+  o.figures = false;
+  collect(o);
+  const std::string h = read("table_hierarchy.md");
+  EXPECT_NE(h.find("Δ forget margin"), std::string::npos) << h;
+  EXPECT_NE(h.find("Δ d0 retain img"), std::string::npos) << h;
+  // hac's forget margins 0.3, 0.4, 0.5 (mean 0.4; half-width t(0.975, 2) * 0.1 / sqrt(3) = 0.248); the
+  // change from -0.1: 0.5; the forget images' radius change 1.6 - 1.4 = 0.2 in every run.
+  EXPECT_NE(h.find("0.400 ± 0.248 | 0.500 ± 0.248 |"), std::string::npos) << h;
+  EXPECT_NE(h.find("0.200 ± 0.000"), std::string::npos) << h;
+  EXPECT_NE(read("table_hierarchy.csv").find("delta.hierarchy.forget.cone_margin_mean"), std::string::npos);
+  const std::string parts = read("table_parts.md");
+  // Forget: 5 - 9 = -4 on every unit; forget margins differ by 0.2, 0.19, 0.16: mean 0.183.
+  EXPECT_NE(parts.find("| hac (meru tiny, curvature 1 learned) − hac-entcal (meru tiny, curvature 1 learned) | 3 |"),
+            std::string::npos) << parts;
+  EXPECT_NE(parts.find("**-4.0 [-4.0, -4.0]**"), std::string::npos) << parts;
+  EXPECT_NE(parts.find("**0.183 ["), std::string::npos) << parts;
+  EXPECT_NE(read("table_paired.md").find("forget angle margin (rad)"), std::string::npos);
+}
+
 TEST_F(Collect, IdempotentAndFiguresFromGnuplot) {
   for (int seed = 0; seed < 2; ++seed) {
     run("h1_" + std::to_string(seed), "hac", seed, {"sandal"}, 10.0 + seed, 70.0);

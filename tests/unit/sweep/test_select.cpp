@@ -180,6 +180,83 @@ axes:
 )", "s.yaml"), ConfigError);
 }
 
+// select.ablations: a group that is another plus a switch runs no trials and takes that group's
+// choice, with its own switch still applied.
+TEST_F(SweepSelect, AblationsRunWithTheChoiceOfTheGroupTheyAblate) {
+  const std::string text = R"(name: sel
+root: )" + root_.string() + R"(
+set: {data.val_fraction: 0.1, unlearn.steps: 7}
+originals:
+  set: {train.steps: 11, data.val_fraction: 0.1}
+select:
+  trials: 2
+  seed: 3
+  set: {unlearn.forget: [bag], train.seed: 100}
+  ablations: [unlearn.entcal, unlearn.norm]
+  space:
+    all: {unlearn.lr: [0.001, 0.002]}
+    hac: {unlearn.norm_mode: [l1, grow]}
+axes:
+  - list:
+      - {unlearn.method: hac}
+      - {unlearn.method: hac, unlearn.entcal: false}
+      - {unlearn.method: hac, unlearn.norm: false, unlearn.entcal: false}
+      - {unlearn.method: ft}
+  - forget: {concepts: [sandal, shirt], sizes: [1]}
+)";
+  const config::SweepSpec sp = config::parse_sweep_spec(text, "s.yaml");
+  Grid g = expand(sp);
+  ASSERT_TRUE(g.selecting);
+  ASSERT_EQ(g.selection.size(), 4u);
+  EXPECT_EQ(g.selection[0].follows, -1);
+  EXPECT_EQ(g.selection[1].follows, 0);
+  EXPECT_EQ(g.selection[2].follows, 0);  // the order of the keys in the assignment does not matter
+  EXPECT_EQ(g.selection[3].follows, -1);
+  ASSERT_EQ(g.trials.size(), 4u);  // hac's 2 and ft's 2: the ablations have none of their own
+  finish(g.trials[0], 5.0, 79.0);
+  finish(g.trials[1], 1.0, 78.0);
+  finish(g.trials[2], 1.0, 78.0);
+  finish(g.trials[3], 1.0, 78.0);
+  g = expand(sp);
+  ASSERT_FALSE(g.selecting);
+  EXPECT_EQ(g.selection[0].chosen, 1);
+  const std::string chosen = g.trials[1].labels.at("settings");
+  int ablations = 0;
+  for (const Job& p : g.points) {
+    if (p.cfg.unlearn.method != "hac") continue;
+    EXPECT_EQ(p.labels.at("selected"), chosen) << p.group;
+    EXPECT_EQ(p.cfg.unlearn.norm_mode, g.trials[1].cfg.unlearn.norm_mode) << p.group;
+    EXPECT_EQ(p.cfg.unlearn.lr, g.trials[1].cfg.unlearn.lr) << p.group;
+    if (p.group.find("entcal=false") != std::string::npos) {
+      ++ablations;
+      EXPECT_FALSE(p.cfg.unlearn.entcal);
+      EXPECT_EQ(p.labels.at("selected_from"), "unlearn.method=hac");
+    } else {
+      EXPECT_TRUE(p.cfg.unlearn.entcal);
+      EXPECT_EQ(p.labels.count("selected_from"), 0u);
+    }
+  }
+  EXPECT_EQ(ablations, 2);  // one forget set: one point per ablation group
+  write_selection(g);
+  const auto sel = nlohmann::json::parse(core::read_text_file((fs::path(g.dir) / "selection.json").string()));
+  EXPECT_EQ(sel["groups"][1]["follows"], "unlearn.method=hac");
+  EXPECT_NE(core::read_text_file((fs::path(g.dir) / "selection.md").string()).find("the ablation of [unlearn.method=hac]"),
+            std::string::npos);
+
+  // An ablation without the group it ablates, and a space that sets an ablation switch: errors.
+  std::string orphan = text;
+  orphan.replace(orphan.find("      - {unlearn.method: hac}\n"), std::string("      - {unlearn.method: hac}\n").size(), "");
+  try {
+    expand(config::parse_sweep_spec(orphan, "s.yaml"));
+    ADD_FAILURE() << "no error for an ablation without its method";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("select.ablations"), std::string::npos) << e.what();
+  }
+  std::string sets_switch = text;
+  sets_switch.replace(sets_switch.find("unlearn.norm_mode: [l1, grow]"), 29, "unlearn.norm: [true, false]");
+  EXPECT_THROW(config::parse_sweep_spec(sets_switch, "s.yaml"), ConfigError);
+}
+
 TEST_F(SweepSelect, NeedsAValidationSplitAndRefusesKeysThatChangeTheOriginal) {
   std::string text = R"(name: sel
 root: r

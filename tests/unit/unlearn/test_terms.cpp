@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "core/error.h"
+#include "geometry/lorentz.h"
+#include "geometry/pair.h"
 #include "unlearn/method.h"
 #include "unlearn/registry.h"
 #include "unlearn/terms.h"
@@ -150,6 +152,10 @@ Batch make_batch(bool meru, const std::vector<bool>& forget = kForget) {
   for (size_t i = 0; i < forget.size(); ++i) ri.push_back(0.3 + 0.1 * i), rt.push_back(0.2 + 0.05 * i);
   b.f.ref_image_dist0 = at::tensor(ri, at::kDouble);
   b.f.ref_text_dist0 = at::tensor(rt, at::kDouble);
+  std::vector<double> rp, ra;
+  for (size_t i = 0; i < forget.size(); ++i) rp.push_back(0.8 + 0.2 * i), ra.push_back(0.5 + 0.05 * i);
+  b.f.ref_pair_dist = at::tensor(rp, at::kDouble);
+  b.f.ref_text_aperture = at::tensor(ra, at::kDouble);
   b.img = to_mat(b.f.image), b.txt = to_mat(b.f.text), b.txt_own = to_mat(b.f.text_own);
   return b;
 }
@@ -285,6 +291,112 @@ TEST(UnlearnPositiveCalibration, MeruNegDistAndHinge) {
   EXPECT_NEAR(val(positive_calibration(b.ctx, b.f, cfg, t)), mean_where(hinge, fg), kTol);
 }
 
+// The bounded and radius-invariant forms, by hand: angle, hinge_ref, rescaled.
+double angle_hand(const Vec& a, const Vec& b) { return std::acos(clamp(cosine(a, b), -1.0 + 1e-6, 1.0 - 1e-6)); }
+Vec scaled_to(const Vec& x, double norm_wanted) {
+  Vec out;
+  for (double v : x) out.push_back(v * norm_wanted / norm(x));
+  return out;
+}
+Vec at_radius(const Vec& x, double r) { return scaled_to(x, std::sinh(std::sqrt(kCurv) * r) / std::sqrt(kCurv)); }
+
+TEST(UnlearnPositiveCalibration, BoundedAndRadiusInvariantFormsByHand) {
+  for (bool meru : {false, true}) {
+    Batch b = make_batch(meru);
+    auto fg = [&](size_t i) { return b.is_forget(i); };
+    config::UnlearnConfig cfg = hac_cfg();
+    cfg.pos_margin_ratio = 1.7;
+    Vec angle, hinge_ref, rescaled;
+    for (size_t i = 0; i < 6; ++i) {
+      const double a = angle_hand(b.img[i], b.txt_own[i]);
+      const double d = meru ? lorentz_dist(b.img[i], b.txt_own[i]) : a;
+      const double ref = val(b.f.ref_pair_dist[static_cast<int64_t>(i)]);
+      angle.push_back(-a);
+      hinge_ref.push_back(std::max(0.0, cfg.pos_margin_ratio * ref - d));
+      rescaled.push_back(meru ? -lorentz_dist(at_radius(b.img[i], val(b.f.ref_image_dist0[static_cast<int64_t>(i)])),
+                                             at_radius(b.txt_own[i], val(b.f.ref_text_dist0[static_cast<int64_t>(i)])))
+                              : cosine(b.img[i], b.txt_own[i]));
+    }
+    for (const auto& [mode, want] : {std::pair<std::string, Vec>{"angle", angle}, {"hinge_ref", hinge_ref},
+                                     {"rescaled", rescaled}}) {
+      cfg.pos_mode = mode;
+      Terms t;
+      EXPECT_NEAR(val(positive_calibration(b.ctx, b.f, cfg, t)), mean_where(want, fg), 1e-9) << mode << " meru " << meru;
+    }
+    // hinge_ref reads the original's pair distances; without them it is an error, not a guess.
+    Features no_ref = b.f;
+    no_ref.ref_pair_dist = at::Tensor();
+    cfg.pos_mode = "hinge_ref";
+    Terms t;
+    EXPECT_THROW(positive_calibration(b.ctx, no_ref, cfg, t), Error);
+  }
+}
+
+// Forget images turned away from their caption at fixed norm (and so fixed radius).
+at::Tensor turned_away(const at::Tensor& image, const at::Tensor& text, const at::Tensor& forget, double amount) {
+  const at::Tensor r = image.norm(2, -1, true);
+  const at::Tensor away = image / r - amount * text / text.norm(2, -1, true);
+  const at::Tensor moved = away / away.norm(2, -1, true) * r;
+  return at::where(forget.unsqueeze(-1), moved, image);
+}
+
+TEST(UnlearnPositiveCalibration, EveryFormFallsWhenPairsSeparateAtFixedRadius) {
+  for (bool meru : {false, true}) {
+    for (const std::string mode : {"neg_dist", "hinge", "hinge_ref", "angle", "rescaled"}) {
+      Batch b = make_batch(meru);
+      config::UnlearnConfig cfg = hac_cfg();
+      cfg.pos_mode = mode;
+      cfg.pos_margin = 10.0, cfg.pos_margin_ratio = 10.0;  // the hinges active on every forget row
+      Terms t;
+      const double before = val(positive_calibration(b.ctx, b.f, cfg, t));
+      Features moved = b.f;
+      moved.image = turned_away(b.f.image.detach(), b.f.text_own.detach(), b.f.forget, 0.5);
+      // The radius is unchanged (the turn keeps each norm).
+      EXPECT_TRUE(moved.image.norm(2, -1).allclose(b.f.image.detach().norm(2, -1), 1e-12, 1e-12));
+      const double after = val(positive_calibration(b.ctx, moved, cfg, t));
+      EXPECT_LT(after, before - 1e-3) << mode << " meru " << meru;
+    }
+  }
+}
+
+TEST(UnlearnPositiveCalibration, BoundedFormsDoNotFallWhenOnlyTheRadiusGrows) {
+  Batch b = make_batch(/*meru=*/true);
+  config::UnlearnConfig cfg = hac_cfg();
+  auto value = [&](const std::string& mode, double grow) {
+    cfg.pos_mode = mode;
+    Features f = b.f;
+    f.image = b.f.image.detach() * grow;
+    f.text_own = b.f.text_own.detach() * grow;
+    Terms t;
+    return val(positive_calibration(b.ctx, f, cfg, t));
+  };
+  // The unbounded -d_c falls about one for one with the radius, without end.
+  EXPECT_LT(value("neg_dist", 1e3), value("neg_dist", 1.0) - 5.0);
+  EXPECT_LT(value("neg_dist", 1e4), value("neg_dist", 1e3) - 1.0);
+  // Radius-invariant: the angle at the origin, and d_c at the original's radii.
+  for (const std::string mode : {"angle", "rescaled"}) {
+    for (double grow : {3.0, 1e3}) EXPECT_NEAR(value(mode, grow), value(mode, 1.0), 1e-9) << mode << " x" << grow;
+  }
+  // The hinges are bounded below by 0: once the margin is passed, growing further changes nothing.
+  for (const std::string mode : {"hinge", "hinge_ref"}) {
+    EXPECT_GE(value(mode, 1.0), 0.0);
+    EXPECT_EQ(value(mode, 1e3), 0.0) << mode;
+    EXPECT_EQ(value(mode, 1e4), 0.0) << mode;
+  }
+}
+
+TEST(UnlearnPositiveCalibration, AngleHasNoRadialGradient) {
+  Batch b = make_batch(/*meru=*/true);
+  config::UnlearnConfig cfg = hac_cfg();
+  cfg.pos_mode = "angle";
+  Terms t;
+  positive_calibration(b.ctx, b.f, cfg, t).backward();
+  // The gradient of each row is orthogonal to the row: growing the radius cannot lower the term.
+  const at::Tensor radial = (b.f.image.grad() * b.f.image.detach()).sum(-1);
+  EXPECT_LT(radial.abs().max().item<double>(), 1e-12);
+  EXPECT_GT(b.f.image.grad().abs().max().item<double>(), 1e-3);
+}
+
 // ---- entailment calibration -------------------------------------------------------------------
 TEST(UnlearnEntailmentCalibration, OutRetainAndPartnerTerms) {
   Batch b = make_batch(/*meru=*/true);
@@ -318,8 +430,47 @@ TEST(UnlearnEntailmentCalibration, OutRetainAndPartnerTerms) {
   EXPECT_NEAR(val(entailment_calibration(b.ctx, b.f, only_out, t2)), e_out, kTol);
   EXPECT_EQ(names(t2), std::vector<std::string>{"entcal_out"});
 
+  // The aperture of the original's caption instead of the current one.
+  config::UnlearnConfig original = only_out;
+  original.entcal_aperture = "original";
+  Vec out_ref;
+  for (size_t i = 0; i < 6; ++i) {
+    out_ref.push_back(std::max(0.0, val(b.f.ref_text_aperture[static_cast<int64_t>(i)]) + cfg.entcal_margin -
+                                        oxy_angle(b.txt_own[i], b.img[i])));
+  }
+  Terms t3;
+  EXPECT_NEAR(val(entailment_calibration(b.ctx, b.f, original, t3)), mean_where(out_ref, fg), kTol);
+
   Batch clip = make_batch(/*meru=*/false);
   EXPECT_THROW(entailment_calibration(clip.ctx, clip.f, cfg, t2), ConfigError);
+}
+
+// A gradient step on entcal_out with the radial part removed (the image kept at its radius, the
+// caption fixed) moves a forget image that lies inside its caption's cone out of it.
+TEST(UnlearnEntailmentCalibration, MovesAnImageOutOfItsConeAtFixedRadius) {
+  Batch b = make_batch(/*meru=*/true);
+  config::UnlearnConfig cfg = hac_cfg();
+  cfg.entcal_retain = false, cfg.entcal_partner = false, cfg.entcal_margin = 0.0;
+  const int64_t row = 1;  // a forget row inside its caption's cone
+  auto margin = [&](const at::Tensor& image) {
+    return val((geometry::oxy_angle(b.f.text_own, image, b.f.curv) - geometry::half_aperture(b.f.text_own, b.f.curv))[row]);
+  };
+  at::Tensor x = b.f.image.detach().clone();
+  ASSERT_LT(margin(x), 0.0);
+  const double radius = val(x[row].norm());
+  for (int step = 0; step < 400 && margin(x) <= 0.0; ++step) {
+    Features f = b.f;
+    f.image = x.clone().set_requires_grad(true);
+    Terms t;
+    entailment_calibration(b.ctx, f, cfg, t).backward();
+    at::Tensor g = f.image.grad();
+    const at::Tensor unit = x / x.norm(2, -1, true);
+    g = g - (g * unit).sum(-1, true) * unit;  // tangential: no radius change
+    x = x - 0.05 * g;
+    x = x / x.norm(2, -1, true) * b.f.image.detach().norm(2, -1, true);
+  }
+  EXPECT_NEAR(val(x[row].norm()), radius, 1e-12);
+  EXPECT_GT(margin(x), 0.0) << "the image should have left its caption's cone at its radius";
 }
 
 // ---- norm regularization ----------------------------------------------------------------------
@@ -344,6 +495,26 @@ TEST(UnlearnNormRegularization, OriginKeepAndAnchorRetain) {
     EXPECT_NEAR(val(norm_regularization(b.ctx, b.f, cfg, t)), want, kTol) << mode;
     EXPECT_EQ(names(t), std::vector<std::string>{"norm"});
   }
+  // l1 and grow, on forget rows and with norm_retain on retain rows too (their own mean, added).
+  Vec abs_dev, grow_dev;
+  for (size_t i = 0; i < 6; ++i) {
+    const double di = dist0(b.img[i]) - val(b.f.ref_image_dist0[static_cast<int64_t>(i)]);
+    const double dt = dist0(b.txt_own[i]) - val(b.f.ref_text_dist0[static_cast<int64_t>(i)]);
+    abs_dev.push_back(0.5 * (std::abs(di) + std::abs(dt)));
+    grow_dev.push_back(0.5 * (std::max(di, 0.0) + std::max(dt, 0.0)));
+  }
+  for (const auto& [mode, dev] : {std::pair<std::string, Vec>{"l1", abs_dev}, {"grow", grow_dev}, {"keep", sq_dev}}) {
+    cfg.norm_mode = mode;
+    cfg.norm_retain = false;
+    Terms t;
+    EXPECT_NEAR(val(norm_regularization(b.ctx, b.f, cfg, t)), mean_where(dev, fg), kTol) << mode;
+    cfg.norm_retain = true;
+    Terms t2;
+    EXPECT_NEAR(val(norm_regularization(b.ctx, b.f, cfg, t2)), mean_where(dev, fg) + mean_where(dev, rt), kTol) << mode;
+    EXPECT_EQ(names(t2), (std::vector<std::string>{"norm", "norm_retain"}));
+    EXPECT_NEAR(part(t2, "norm_retain"), mean_where(dev, rt), kTol);
+  }
+  cfg.norm_retain = false;
   // keep and anchor_retain need the reference distances; CLIP has no hyperbolic norm.
   Features no_ref = b.f;
   no_ref.ref_image_dist0 = at::Tensor();
@@ -354,6 +525,50 @@ TEST(UnlearnNormRegularization, OriginKeepAndAnchorRetain) {
   EXPECT_NO_THROW(norm_regularization(b.ctx, no_ref, cfg, t));
   Batch clip = make_batch(/*meru=*/false);
   EXPECT_THROW(norm_regularization(clip.ctx, clip.f, cfg, t), ConfigError);
+}
+
+// At the start of unlearning every distance equals the original's: the quadratic keep has no
+// gradient there, l1 and grow resist growth from the first step (and only on the rows they cover).
+TEST(UnlearnNormRegularization, L1AndGrowHaveAGradientAtTheStart) {
+  for (const std::string mode : {"keep", "l1", "grow"}) {
+    for (bool retain : {false, true}) {
+      Batch b = make_batch(/*meru=*/true);
+      b.f.ref_image_dist0 = geometry::dist0(b.f.image, b.f.curv).detach();
+      b.f.ref_text_dist0 = geometry::dist0(b.f.text_own, b.f.curv).detach();
+      config::UnlearnConfig cfg = hac_cfg();
+      cfg.norm_mode = mode;
+      cfg.norm_retain = retain;
+      Terms t;
+      const at::Tensor v = norm_regularization(b.ctx, b.f, cfg, t);
+      EXPECT_EQ(val(v), 0.0) << mode;
+      v.backward();
+      // Gradient along each row's own direction (d/d radius): > 0 means descent shrinks the radius.
+      const at::Tensor radial = (b.f.image.grad() * b.f.image.detach()).sum(-1);
+      for (int64_t i = 0; i < 6; ++i) {
+        const bool covered = mode != "keep" && (b.is_forget(static_cast<size_t>(i)) || retain);
+        if (covered) {
+          EXPECT_GT(val(radial[i]), 1e-3) << mode << " row " << i;
+        } else {
+          EXPECT_EQ(val(radial[i]), 0.0) << mode << " row " << i;
+        }
+      }
+    }
+  }
+}
+
+TEST(UnlearnMethods, NormScaledMultipliesTheNormWeightByBetaEff) {
+  Batch b = make_batch(/*meru=*/true);
+  config::UnlearnConfig cfg = hac_cfg();
+  cfg.norm_weight = 2.0;
+  cfg.norm_mode = "l1";
+  cfg.norm_scaled = false;
+  const double plain = val(make_method(cfg, geo(true))->loss(b.ctx, b.f).loss);
+  cfg.norm_scaled = true;
+  const double scaled = val(make_method(cfg, geo(true))->loss(b.ctx, b.f).loss);
+  Terms t;
+  const double norm = val(norm_regularization(b.ctx, b.f, cfg, t));
+  ASSERT_GT(norm, 0.0);
+  EXPECT_NEAR(plain - scaled, 2.0 * norm * (1.0 - b.ctx.beta_eff), 1e-9);
 }
 
 // ---- batches without forget (or retain) rows --------------------------------------------------
