@@ -357,7 +357,22 @@ void write_selection(const Grid& g) {
     groups.push_back(e);
   }
   j["groups"] = groups;
+  // The choices alone, one line per selected group (what the README pastes).
+  std::string chosen = "| group | setting chosen on the validation split | val forget | val retain | note |\n"
+                       "| --- | --- | ---: | ---: | --- |\n";
+  for (const auto& s : g.selection) {
+    if (s.fixed) continue;
+    const GroupSelection& lead = s.follows >= 0 ? g.selection[static_cast<size_t>(s.follows)] : s;
+    if (lead.chosen < 0) {
+      chosen += fmt::format("| {} | (trials not ended) | | | |\n", s.group);
+      continue;
+    }
+    const TrialOutcome& o = lead.trials[static_cast<size_t>(lead.chosen)];
+    chosen += fmt::format("| {} | {} | {} | {} | {} |\n", s.group, o.settings, pct(o.forget), pct(o.retain),
+                          s.follows >= 0 ? "ablation: the choice of [" + lead.group + "]" : s.note);
+  }
   fs::create_directories(g.dir);
+  core::write_file_atomically((fs::path(g.dir) / "selection_chosen.md").string(), chosen);
   core::write_file_atomically((fs::path(g.dir) / "selection.json").string(), j.dump(2) + "\n");
   core::write_file_atomically((fs::path(g.dir) / "selection.md").string(), md);
 }

@@ -15,11 +15,15 @@ out=$("$hac" sweep configs/sweeps/study_small.yaml --root "$dir/results" --ranks
   --set data.file="$dir/fm.h5" --set data.batch_size=16 --set train.steps=30 --set unlearn.steps=4 \
   --set eval.max_rows=200 --set eval.knn_bank_rows=200 --set eval.audit_rows=60 --set eval.cka_rows=40 \
   --set eval.embedding_rows=40 2>&1) || { fail "study sweep exited $?"; echo "$out" | tail -n 30; }
-# 5 trainable groups x 2 trials first (a pass of its own), then 3 originals + 14 points.
-grep -q "13/13 jobs COMPLETED" <<<"$out" || fail "expected 3 originals + 10 trials COMPLETED: $(tail -n 8 <<<"$out")"
+# 4 trainable groups x 2 trials first (a pass of its own; hac-both is hac's ablation and takes its
+# choice), then 3 originals + 14 points.
+grep -q "11/11 jobs COMPLETED" <<<"$out" || fail "expected 3 originals + 8 trials COMPLETED: $(tail -n 8 <<<"$out")"
 grep -q "17/17 jobs COMPLETED" <<<"$out" || fail "expected 3 originals + 14 points COMPLETED: $(tail -n 5 <<<"$out")"
 sel=$dir/results/study_small/selection.json
-[ "$(grep -c '"status": "COMPLETED"' "$sel")" -eq 10 ] || fail "selection.json: expected 10 COMPLETED trials"
+[ "$(grep -c '"status": "COMPLETED"' "$sel")" -eq 8 ] || fail "selection.json: expected 8 COMPLETED trials"
+grep -q '"follows": "model.kind=meru, unlearn.method=hac"' "$sel" || fail "selection.json: hac-both does not follow hac"
+grep -q '"selected_from"' "$dir"/results/study_small/runs/hac-both-sandal-s0-*/result.json \
+  || fail "the ablation's points lack the group whose choice they use"
 grep -q '"split": "val"' "$dir"/results/study_small/trials/t0-hac-pullover-*/result.json || fail "trials not on validation"
 grep -q '"selected_trial"' "$dir"/results/study_small/runs/hac-sandal-s0-*/result.json || fail "points lack their choice"
 before=$(stat -c %Y "$dir"/results/study_small/trials/*/result.json | sort | md5sum)
@@ -40,7 +44,7 @@ for row in "| clip | ac | clip tiny, curvature euclidean |" "| clip | ft | clip 
 done
 grep -q "forget@2" "$t" || fail "table lacks the 2-concept columns"
 ! grep -q "Runs without metrics" "$t" || fail "some runs have no metrics: $(cat "$t")"
-for f in table_paired.md claims.md; do
+for f in table_paired.md claims.md table_hierarchy.md table_parts.md; do
   [ -s "$dir/results/study_small/collected/$f" ] || fail "$f missing"
 done
 grep -q "| HAC forgets more than AC |" "$dir/results/study_small/collected/claims.md" || fail "claims.md lacks claim 1"
@@ -49,8 +53,8 @@ for f in acc_vs_concepts acc_vs_curvature dist0_hist poincare selection; do
 done
 # The full study and the paper's study expand here (the paper's needs a cluster to run).
 out=$("$hac" sweep configs/sweeps/study.yaml --root "$dir/none" --dry-run 2>&1) || fail "study dry run exited $?"
-[ "$(grep -c '^  point ' <<<"$out")" -eq 39 ] && [ "$(grep -c '^  original ' <<<"$out")" -eq 6 ] \
-  || fail "study.yaml: expected 6 originals and 39 trials: $(head -n 1 <<<"$out")"
+[ "$(grep -c '^  point ' <<<"$out")" -eq 50 ] && [ "$(grep -c '^  original ' <<<"$out")" -eq 6 ] \
+  || fail "study.yaml: expected 6 originals and 50 trials: $(head -n 1 <<<"$out")"
 out=$("$hac" sweep configs/sweeps/paper.yaml --dry-run 2>&1) || fail "paper dry run exited $?: $out"
 [ "$(grep -c '^  point ' <<<"$out")" -eq 198 ] || fail "paper.yaml: expected 198 points: $(head -n 1 <<<"$out")"
 finish

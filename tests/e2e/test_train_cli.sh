@@ -80,4 +80,21 @@ for m in hac ac ft ga ng l1 retrain none; do
   grep -q '"status": "COMPLETED"' "$dir/u_$m/result.json" || fail "$m: result.json is not COMPLETED"
   [ -s "$dir/u_$m/model.pt" ] && [ -s "$dir/u_$m/config.yaml" ] || fail "$m: outputs missing"
 done
+
+# 7. HAC with the bounded push, the L1 norm term on forget and retain rows, the original's
+#    apertures and frozen alphas on 2 ranks: the alphas of model.pt are the original's, and
+#    without freeze_alphas the same run moves them.
+alphas() { "$hac" checkpoint inspect "$1" | grep -E '^  (visual|textual) alpha'; }
+for freeze in true false; do
+  "$mpirun" -np 2 "$hac" unlearn "$dir/train.yaml" --set unlearn.original="$dir/whole/model.pt" \
+    --set unlearn.method=hac --set "unlearn.forget=[sandal]" --set unlearn.steps=4 --set unlearn.lr=0.01 \
+    --set unlearn.pos_mode=hinge_ref --set unlearn.norm_mode=l1 --set unlearn.norm_retain=true \
+    --set unlearn.norm_scaled=true --set unlearn.entcal_aperture=original --set unlearn.freeze_alphas=$freeze \
+    --set output.dir="$dir/hf_$freeze" >"$dir/hf_$freeze.log" 2>&1 || { fail "hac forms ($freeze) exited $?"; tail -n 5 "$dir/hf_$freeze.log"; }
+  grep -q '"status": "COMPLETED"' "$dir/hf_$freeze/result.json" || fail "hac forms ($freeze): not COMPLETED"
+  grep -q 'norm_retain' "$dir/hf_$freeze/losses.csv" || fail "hac forms ($freeze): no norm_retain column in losses.csv"
+done
+[ -n "$(alphas "$dir/whole/model.pt")" ] || fail "checkpoint inspect shows no alphas"
+[ "$(alphas "$dir/hf_true/model.pt")" = "$(alphas "$dir/whole/model.pt")" ] || fail "freeze_alphas: the alphas moved"
+[ "$(alphas "$dir/hf_false/model.pt")" != "$(alphas "$dir/whole/model.pt")" ] || fail "without freeze_alphas the alphas did not move"
 finish

@@ -242,6 +242,9 @@ axes:
   EXPECT_EQ(sel["groups"][1]["follows"], "unlearn.method=hac");
   EXPECT_NE(core::read_text_file((fs::path(g.dir) / "selection.md").string()).find("the ablation of [unlearn.method=hac]"),
             std::string::npos);
+  const std::string chosen_md = core::read_text_file((fs::path(g.dir) / "selection_chosen.md").string());
+  EXPECT_NE(chosen_md.find("| unlearn.method=hac, unlearn.entcal=false | " + chosen + " |"), std::string::npos) << chosen_md;
+  EXPECT_NE(chosen_md.find("ablation: the choice of [unlearn.method=hac]"), std::string::npos) << chosen_md;
 
   // An ablation without the group it ablates, and a space that sets an ablation switch: errors.
   std::string orphan = text;
