@@ -16,5 +16,22 @@ fi
 # Shared-memory single-copy needs ptrace rights that containers often lack; the copy-in/copy-out
 # path works everywhere.
 export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
+# Open MPI's mpirun treats SIGTERM as "abort the job" and exits 1, whatever the ranks return, and it
+# refuses to forward SIGTERM (ess_base_forward_signals); it does forward SIGUSR2, and then exits with
+# the ranks' code. So mpirun runs in the background here and a SIGTERM or SIGINT sent to this script
+# (Slurm's preemption and time limit, scancel, Ctrl-C) reaches the ranks as SIGUSR2: each rank
+# checkpoints, writes PREEMPTED, and this script exits 75 like the ranks.
 # shellcheck disable=SC2086
-exec "$mpirun_bin" "${flags[@]}" ${HAC_MPIRUN_FLAGS:-} "$@"
+"$mpirun_bin" "${flags[@]}" ${HAC_MPIRUN_FLAGS:-} "$@" &
+child=$!
+forward() { kill -USR2 "$child" 2>/dev/null || true; }
+trap forward TERM INT
+trap 'kill -USR2 "$child" 2>/dev/null || true' USR2
+set +e
+while :; do
+  wait "$child"
+  rc=$?
+  # wait returns early (> 128) when a trapped signal arrives; wait again until mpirun has ended.
+  kill -0 "$child" 2>/dev/null || break
+done
+exit "$rc"

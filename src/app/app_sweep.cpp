@@ -2,11 +2,13 @@
 // (docs/sweeps.md), and `--job stage:I` for one job in process (Slurm array tasks).
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <memory>
 
 #include "app/app.h"
 #include "config/sweep_spec.h"
 #include "core/error.h"
+#include "core/lock.h"
 #include "comm/runtime.h"
 #include "sweep/backend.h"
 #include "sweep/report.h"
@@ -14,6 +16,8 @@
 #include "train/loop.h"
 
 namespace runner::app {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -25,6 +29,7 @@ struct SweepCli {
   int64_t ranks = 0;                  // overrides the spec's ranks
   std::string backend = "local";      // one of sweep::backend_names()
   bool dry_run = false;               // list the grid with each job's status; run nothing (any backend)
+  bool share = false;                 // several coordinators on one sweep (the per-run locks keep runs single)
   sweep::BackendOptions o;
 };
 
@@ -70,6 +75,10 @@ int run(SweepCli& c) {
     sweep::print_grid(sweep::expand(spec));
     return 0;
   }
+  // One coordinator per sweep at a time (local and slurm; the mpi backend's ranks all coordinate),
+  // unless asked to share: each run's own lock still keeps every run to one process.
+  core::DirLock lock;
+  if (!c.share && c.backend != "mpi") lock = core::DirLock::acquire((fs::path(spec.root) / spec.name).string(), "sweep");
   return backend->run(spec);
 }
 
@@ -85,6 +94,8 @@ void add_sweep(CLI::App& app, Action& action) {
                   "Config override for every job, originals included (repeatable), e.g. --set train.steps=50");
   cmd->add_option("--ranks", c->ranks, "Ranks per run instead of the spec's (points that set ranks keep theirs)");
   cmd->add_flag("--dry-run", c->dry_run, "Print the grid with each job's status; run nothing");
+  cmd->add_flag("--share", c->share,
+                "Allow another coordinator on this sweep at the same time (each run is still locked to one process)");
   cmd->add_flag("--rerun-failed", c->o.common.rerun_failed,
                 "Run FAILED jobs again (they resume from their checkpoints)");
   cmd->add_flag("--fail-fast", c->o.common.fail_fast, "Start nothing new after the first failure");

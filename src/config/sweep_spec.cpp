@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "config/validate.h"
 #include "core/hash.h"
 #include "core/files.h"
 
@@ -417,11 +418,12 @@ std::vector<Assignment> select_trials(const SweepSpec& spec, const std::string& 
 }
 
 SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& source) {
+  check_yaml_text(yaml_text, source);
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError(fmt::format("{}:{}: not valid YAML: {}", source, e.mark.line + 1, e.msg));
+    throw ConfigError(fmt::format("{}:{}: not valid YAML: {}", source, e.mark.line + 1, yaml_error_text(e)));
   }
   if (!root.IsMap()) throw ConfigError(fmt::format("{}: a sweep spec is a mapping (name, base, set, originals, axes, select)", source));
   SweepSpec s;
@@ -490,6 +492,8 @@ SweepSpec parse_sweep_spec(const std::string& yaml_text, const std::string& sour
   return s;
 }
 
-SweepSpec load_sweep_spec(const std::string& path) { return parse_sweep_spec(core::read_text_file(path), path); }
+SweepSpec load_sweep_spec(const std::string& path) {
+  return parse_sweep_spec(read_config_text(path, "sweep spec"), path);
+}
 
 }  // namespace runner::config

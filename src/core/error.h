@@ -37,13 +37,22 @@ class CommError : public Error {
   using Error::Error;
 };
 
+// Another live process holds the run (or sweep) directory's lock (core/lock.h). Exit code 73.
+class LockedError : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace core {
 
 constexpr int kExitOk = 0;
 constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
+// A run directory another process is working in (EX_CANTCREAT): nothing was written.
+constexpr int kExitLocked = 73;
 
-// Exit code for an exception caught in main: 2 for usage/config errors, 1 otherwise.
+// Exit code for an exception caught in main: 2 for usage/config errors, 73 for a locked
+// directory, 1 otherwise.
 int exit_code_for(const std::exception& e);
 
 }  // namespace core

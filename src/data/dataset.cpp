@@ -311,7 +311,28 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path, const Ho
     if (name.size() > 7 && name.compare(name.size() - 7, 7, "/images") == 0) {
       H5Pset_chunk_cache(dapl.get(), 12421, size_t{64} << 20, 1.0);
     }
-    return h5::check(H5Dopen2(file, name.c_str(), dapl.get()), H5Dclose, "H5Dopen2", path, "/" + name);
+    Handle d = h5::check(H5Dopen2(file, name.c_str(), dapl.get()), H5Dclose, "H5Dopen2", path, "/" + name);
+    // Every filter the dataset's chunks pass through must be one this HDF5 library can decode;
+    // otherwise the first read, deep in training, fails with a raw HDF5 error stack.
+    Handle dcpl(H5Dget_create_plist(d.get()), H5Pclose);
+    const int nfilters = dcpl.get() >= 0 ? H5Pget_nfilters(dcpl.get()) : 0;
+    for (int i = 0; i < nfilters; ++i) {
+      unsigned flags = 0;
+      size_t nelmts = 0;
+      char fname[128] = {0};
+      unsigned filter_config = 0;
+      const H5Z_filter_t id = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nelmts, nullptr,
+                                             sizeof fname, fname, &filter_config);
+      if (id < 0) continue;
+      if (H5Zfilter_avail(id) <= 0 || !(H5Zget_filter_info(id, &filter_config) >= 0 &&
+                                        (filter_config & H5Z_FILTER_CONFIG_DECODE_ENABLED))) {
+        throw IoError(fmt::format("{}: /{} is stored with HDF5 filter {} ('{}'), which this HDF5 library cannot "
+                                  "decode; rewrite the file without it (e.g. h5repack -f NONE, or gzip, which "
+                                  "every HDF5 build reads)", path, name, static_cast<int>(id),
+                                  fname[0] != '\0' ? fname : "unnamed"));
+      }
+    }
+    return d;
   };
   auto expect = [&](bool ok, const std::string& name, const std::string& what) {
     if (!ok) throw IoError(fmt::format("{}: /{} {}", path, name, what));

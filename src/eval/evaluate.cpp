@@ -83,6 +83,14 @@ Encoded encode_rows(models::ContrastiveModelImpl& m, const Request& r, const std
     ordered.push_back(all[c % world][c / world].slice(0, 0, std::min(batch, n - c * batch)));
   }
   const at::Tensor t = at::cat(ordered, 0);
+  // Non-finite embeddings would turn every metric into NaN (written as null) without a word: an error
+  // on every rank (the gathered tensor is the same everywhere).
+  if (!at::isfinite(t).all().item<bool>()) {
+    const at::Tensor bad = (~at::isfinite(t)).any(1).nonzero();
+    throw Error(fmt::format("eval: {} rows of split '{}' give non-finite embeddings (first: row {}); the model's "
+                            "weights or the inputs are damaged", bad.size(0), split,
+                            rows[static_cast<size_t>(bad[0][0].item<int64_t>())]));
+  }
   out.feat = t.slice(1, 0, width);
   out.image = t.slice(1, width, width + embed);
   out.text = t.slice(1, width + embed, width + 2 * embed);

@@ -214,6 +214,14 @@ LoadReport load_state_dict(torch::nn::Module& module, const NamedTensors& state,
     throw IoError(fmt::format("{}: the state dict does not fit the model ({}); check the model "
                               "kind and sizes, or load partially on purpose", source, report.summary()));
   }
+  // A NaN or Inf weight would only show as NaN metrics (written as null) much later: refused
+  // before anything is copied, so a refused load leaves the model as it was.
+  for (const auto& [name, t] : state) {
+    if (own.count(name) && t.defined() && t.is_floating_point() && !at::isfinite(t).all().item<bool>()) {
+      throw IoError(fmt::format("{}: tensor {} holds {} non-finite value(s) (NaN or Inf): the weights are damaged",
+                                source, name, (~at::isfinite(t)).sum().item<int64_t>()));
+    }
+  }
   torch::NoGradGuard no_grad;
   for (const auto& [name, t] : state) {
     auto it = own.find(name);

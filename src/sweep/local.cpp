@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/lock.h"
 #include "core/log.h"
 #include "sweep/backend.h"
 #include "sweep/report.h"
@@ -57,9 +58,13 @@ pid_t spawn(const Job& j, const SweepOptions& o, const LocalOptions& l, int64_t 
   std::vector<std::string> env_text;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
-    if (kv.rfind("HAC_NUM_THREADS=", 0) != 0) env_text.push_back(kv);
+    if (kv.rfind("HAC_NUM_THREADS=", 0) != 0 && kv.rfind(std::string(train::kParentPidEnv) + "=", 0) != 0) {
+      env_text.push_back(kv);
+    }
   }
   env_text.push_back(fmt::format("HAC_NUM_THREADS={}", threads));
+  // The run watches this process and stops (checkpoint, PREEMPTED) if the coordinator dies.
+  env_text.push_back(fmt::format("{}={}", train::kParentPidEnv, static_cast<long>(::getpid())));
   // As launch/mpirun.sh: shared-memory single-copy needs ptrace rights containers often lack.
   if (std::getenv("OMPI_MCA_btl_vader_single_copy_mechanism") == nullptr) {
     env_text.emplace_back("OMPI_MCA_btl_vader_single_copy_mechanism=none");
@@ -85,7 +90,7 @@ pid_t spawn(const Job& j, const SweepOptions& o, const LocalOptions& l, int64_t 
 }
 
 struct Tally {
-  int64_t completed = 0, failed = 0, skipped = 0, interrupted = 0;
+  int64_t completed = 0, failed = 0, skipped = 0, interrupted = 0, elsewhere = 0;
 };
 
 // Runs `todo` (indices into list) with at most `slots` ranks at once, longest first.
@@ -105,6 +110,13 @@ void run_stage(const std::vector<Job>& list, const std::vector<size_t>& todo, co
     while (!stop_new && next < queue.size() && (running.empty() || busy + list[queue[next]].ranks <= slots)) {
       const size_t index = queue[next++];
       const Job& j = list[index];
+      // A run another process holds (another sweep, a hand-started run): never started twice.
+      if (const auto holder = core::lock_holder(j.dir)) {
+        ++tally.elsewhere;
+        ++done;
+        core::log_warn("sweep: {} {} is running elsewhere ({}); not started here", stage, j.id, *holder);
+        continue;
+      }
       const pid_t pid = spawn(j, o, l, threads);
       running[pid] = index;
       busy += j.ranks;
@@ -132,6 +144,9 @@ void run_stage(const std::vector<Job>& list, const std::vector<size_t>& todo, co
       ++tally.completed;
     } else if (code == train::kExitPreempted || st == RunStatus::kPreempted) {
       ++tally.interrupted;
+    } else if (code == core::kExitLocked) {
+      ++tally.elsewhere;
+      core::log_warn("sweep: {} {} is running elsewhere (its directory is locked); not run here", stage, j.id);
     } else {
       ++tally.failed;
       failed_any = true;

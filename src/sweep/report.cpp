@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <optional>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 
 #include "core/build_info.h"
 #include "core/files.h"
+#include "core/lock.h"
 #include "sweep/status.h"
 
 namespace runner::sweep {
@@ -21,8 +23,13 @@ using train::RunStatus;
 
 namespace {
 
-// The status as the listings write it, `absent` for a job that has not run yet.
-std::string status_text(RunStatus s, const char* absent) { return s == RunStatus::kAbsent ? absent : to_string(s); }
+// The status as the listings write it, `absent` for a job that has not run yet; a RUNNING run
+// whose directory no live process holds (killed outright) is "RUNNING (no process)".
+std::string status_text(const Job& j, RunStatus s, const char* absent) {
+  if (s == RunStatus::kAbsent) return absent;
+  if (s == RunStatus::kRunning && !core::lock_holder(j.dir)) return "RUNNING (no process)";
+  return to_string(s);
+}
 
 }  // namespace
 
@@ -50,12 +57,12 @@ void print_grid(const Grid& g) {
                g.trials.empty() ? "" : fmt::format(" with settings chosen from {} trial(s)", g.trials.size()), g.dir);
   }
   for (const auto& o : g.originals) {
-    fmt::print("  original {:<40} {:<10} {}\n", o.id, status_text(job_status(o), "-"), o.dir);
+    fmt::print("  original {:<40} {:<10} {}\n", o.id, status_text(o, job_status(o), "-"), o.dir);
   }
   for (const auto& p : g.points) {
     std::string a;
     for (const auto& s : p.assignment) a += (a.empty() ? "" : " ") + s;
-    fmt::print("  point {:<52} {:<10} ranks {} | {}\n", p.id, status_text(job_status(p), "-"), p.ranks, a);
+    fmt::print("  point {:<52} {:<10} ranks {} | {}\n", p.id, status_text(p, job_status(p), "-"), p.ranks, a);
   }
 }
 
@@ -69,9 +76,11 @@ int summarize(const Grid& g, int64_t blocked) {
         ++completed;
         continue;
       }
-      lines.push_back(fmt::format("  {:<10} {}: {}", status_text(s, "NOT RUN"), j.dir,
+      const auto holder = s == RunStatus::kRunning ? core::lock_holder(j.dir) : std::nullopt;
+      lines.push_back(fmt::format("  {:<10} {}: {}", status_text(j, s, "NOT RUN"), j.dir,
                                   s == RunStatus::kFailed   ? first_error(j)
                                   : s == RunStatus::kAbsent ? "not started"
+                                  : holder                  ? "running elsewhere (" + *holder + ")"
                                                             : "rerun to resume"));
     }
   }
@@ -102,7 +111,8 @@ void write_manifest(const Grid& g, const config::SweepSpec& spec, const std::str
       e["assignment"] = j.assignment;
       e["labels"] = j.labels;
       if (j.needs >= 0) e["original"] = j.needs;
-      e["status"] = status_text(job_status(j), "PENDING");
+      const RunStatus st = job_status(j);
+      e["status"] = st == RunStatus::kAbsent ? std::string("PENDING") : to_string(st);  // the plain word, for scripts
       a.push_back(e);
     }
     return a;

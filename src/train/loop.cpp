@@ -4,16 +4,20 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "core/build_info.h"
 #include "core/error.h"
 #include "core/files.h"
+#include "core/lock.h"
 #include "core/log.h"
 #include "data/loader.h"
 #include "geometry/lorentz.h"
@@ -79,6 +83,7 @@ class Run {
   void log_step(int64_t step, double lr, const std::vector<std::string>& names, const std::vector<double>& values,
                 double step_s);
   void open_loss_log(int64_t resumed_step);
+  void preflight_evaluation() const;
 
   config::Config cfg_;
   comm::CommPtr comm_;
@@ -91,6 +96,7 @@ class Run {
   std::vector<char> is_forget_;
   std::ofstream loss_log_;
   bool loss_header_ = false;
+  core::DirLock lock_;  // rank 0: this process is the run directory's one writer
   Clock::time_point start_ = Clock::now();
   double elapsed_before_ = 0.0;  // wall time of earlier (preempted) invocations
   json first_, last_;
@@ -213,18 +219,49 @@ int64_t Run::resume(AdamW& opt) {
   return 0;
 }
 
+// What only the evaluation reads, checked before the first step, so that a run never trains for
+// hours to stop in its evaluation: the evaluated split's concepts, the retrain reference.
+void Run::preflight_evaluation() const {
+  if (!info_.evaluate || !cfg_.eval.enabled) return;
+  const std::string& split = cfg_.eval.split;
+  std::set<int32_t> present;
+  for (int32_t c : s_.file->concepts(split)) {
+    if (c >= 0) present.insert(c);
+  }
+  RUNNER_CHECK(present.size() >= 2, ConfigError,
+               fmt::format("eval.split: {}/{} has {} row(s) with a concept in {} concept(s); the evaluation's "
+                           "zero-shot needs at least 2 concepts. Found before training: nothing was trained",
+                           cfg_.data.file, split, s_.file->concepts(split).size(), present.size()));
+  if (!cfg_.eval.retrain.empty()) {
+    RUNNER_CHECK(fs::is_regular_file(cfg_.eval.retrain), ConfigError,
+                 fmt::format("eval.retrain: {} is not a file (the retrain reference's model.pt); found before "
+                             "training", cfg_.eval.retrain));
+  }
+}
+
 void Run::open_loss_log(int64_t resumed_step) {
   if (!rank0()) return;
   const std::string path = (fs::path(dir_) / "losses.csv").string();
   std::vector<std::string> keep;
   if (resumed_step > 0 && fs::exists(path)) {
-    std::istringstream in(core::read_text_file(path));
+    const std::string text = core::read_text_file(path);
+    std::istringstream in(text);
     std::string line;
+    size_t fields = 0, read = 0;
     while (std::getline(in, line)) {
-      const auto comma = line.find(',');
-      const std::string first = line.substr(0, comma);
-      // Rows are labelled with the steps done: keep those up to the checkpoint.
-      if (keep.empty() || (!first.empty() && std::stoll(first) <= resumed_step)) keep.push_back(line);
+      read += line.size() + 1;
+      // A line the writer did not finish (no newline: the process was killed mid-row) is dropped.
+      if (read > text.size()) break;
+      const size_t n = static_cast<size_t>(std::count(line.begin(), line.end(), ',')) + 1;
+      if (keep.empty()) {
+        fields = n;
+        keep.push_back(line);
+        continue;
+      }
+      // Rows are labelled with the steps done: keep whole rows up to the checkpoint.
+      char* end = nullptr;
+      const long long step = std::strtoll(line.c_str(), &end, 10);
+      if (n == fields && end != line.c_str() && *end == ',' && step <= resumed_step) keep.push_back(line);
     }
   }
   std::ostringstream text;
@@ -301,6 +338,7 @@ void Run::log_step(int64_t step, double lr, const std::vector<std::string>& name
   loss_log_ << step + 1 << "," << fmt::format("{:.6g}", lr);
   for (const auto& c : cols) loss_log_ << "," << fmt::format("{:.8g}", c.second);
   loss_log_ << "\n";
+  loss_log_.flush();  // whole rows reach the file as they are made: a kill leaves at most a torn last line
   const bool last = step + 1 == s_.steps;
   if ((step + 1) % cfg_.train.log_every != 0 && !last && step != 0) return;
   std::string parts;
@@ -316,6 +354,9 @@ void Run::log_step(int64_t step, double lr, const std::vector<std::string>& name
 }
 
 int Run::run() {
+  // One writer per run directory: a second process on it stops here, before writing anything.
+  if (rank0()) lock_ = core::DirLock::acquire(dir_, "run");
+  watch_parent_process();
   if (rank0()) fs::create_directories(ckpt_dir_);
   comm_->barrier();
   const std::string result_path = result_.path();
@@ -327,6 +368,7 @@ int Run::run() {
   start_result();
   write_result(RunStatus::kRunning);
   s_ = make_session(cfg_, comm_, unlearning_);
+  preflight_evaluation();
   if (rank0()) core::write_file_atomically((fs::path(dir_) / "config.yaml").string(), config::to_yaml(cfg_));
   is_forget_.assign(static_cast<size_t>(s_.file->info().splits.at("train").size), 0);
   for (int64_t r : s_.forget_rows) is_forget_[static_cast<size_t>(r)] = 1;

@@ -1,7 +1,16 @@
 // Preemption signal handlers: record the signal; the loop checkpoints at the next step.
 #include "train/signals.h"
 
+#include <unistd.h>
+
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "core/lock.h"
+#include "core/log.h"
 
 namespace runner::train {
 
@@ -35,5 +44,21 @@ void install_preemption_handlers() {
 
 int preemption_signal() { return static_cast<int>(g_signal); }
 void reset_preemption_signal() { g_signal = 0; }
+
+void watch_parent_process() {
+  static bool started = false;
+  if (started) return;
+  const char* text = std::getenv(kParentPidEnv);
+  if (text == nullptr || *text == '\0') return;
+  char* end = nullptr;
+  const long pid = std::strtol(text, &end, 10);
+  if (*end != '\0' || pid <= 1) return;
+  started = true;
+  std::thread([pid] {
+    while (core::process_alive(pid)) std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    core::log_warn("the sweep that started this run (pid {}) is gone: stopping at the next step (PREEMPTED)", pid);
+    ::kill(::getpid(), SIGTERM);
+  }).detach();
+}
 
 }  // namespace runner::train

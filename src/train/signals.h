@@ -16,4 +16,12 @@ int preemption_signal();
 // Clears the record (tests).
 void reset_preemption_signal();
 
+// The environment variable a sweep sets in the runs it starts: its own PID.
+constexpr const char* kParentPidEnv = "HAC_PARENT_PID";
+// When HAC_PARENT_PID names a process, watches it (twice a second, on a thread of its own) and,
+// once it is gone, sends this process SIGTERM: a run whose sweep coordinator was killed outright
+// checkpoints and ends PREEMPTED instead of training on unsupervised. Idempotent; no-op without
+// the variable.
+void watch_parent_process();
+
 }  // namespace runner::train

@@ -57,12 +57,18 @@ assert b["metrics"]["templates"] == 1 and a["metrics"]["templates"] == 4, (a["me
 assert {k: v for k, v in a.items() if k != "metrics"} == {k: v for k, v in b.items() if k != "metrics"}
 PY
 
-# 4. A failing evaluation (unreadable retrain reference) marks the run FAILED naming the file and
-#    keeps the trained model; the fixed rerun resumes from the final checkpoint, no retraining.
+# 4. A missing retrain reference is found before training (exit 2, nothing trained). A failing
+#    evaluation (a retrain reference that is not a checkpoint) marks the run FAILED naming the
+#    file and keeps the trained model; the fixed rerun resumes from the final checkpoint.
 out=$("$mpirun" -np 2 "$hac" unlearn "$dir/run.yaml" --set unlearn.original="$dir/orig/model.pt" \
-  --set output.dir="$dir/failed" --set eval.retrain="$dir/nothere.pt" 2>&1); rc=$?
-[ "$rc" -ne 0 ] || fail "evaluation with a missing retrain model exited 0"
+  --set output.dir="$dir/missing" --set eval.retrain="$dir/nothere.pt" 2>&1); rc=$?
+[ "$rc" -eq 2 ] || fail "a missing retrain model exited $rc, expected 2"
 grep -q "nothere.pt" <<<"$out" || fail "missing retrain model not named"
+[ ! -e "$dir/missing/model.pt" ] && [ ! -s "$dir/missing/losses.csv" ] || fail "trained before refusing the missing retrain model"
+out=$("$mpirun" -np 2 "$hac" unlearn "$dir/run.yaml" --set unlearn.original="$dir/orig/model.pt" \
+  --set output.dir="$dir/failed" --set eval.retrain="$dir/run.yaml" 2>&1); rc=$?
+[ "$rc" -ne 0 ] || fail "evaluation with an unreadable retrain model exited 0"
+grep -q "run.yaml" <<<"$out" || fail "unreadable retrain model not named"
 grep -q '"status": "FAILED"' "$dir/failed/result.json" || fail "failed evaluation: result.json is not FAILED"
 [ -s "$dir/failed/model.pt" ] || fail "failed evaluation lost model.pt"
 out=$("$mpirun" -np 2 "$hac" unlearn "$dir/run.yaml" --set unlearn.original="$dir/orig/model.pt" \

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "config/sweep_spec.h"
 #include "core/error.h"
 
 namespace runner::config {
@@ -523,14 +524,46 @@ TEST(ConfigLoad, ReadsFilesAndNamesThemInErrors) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find(bad + ":2"), std::string::npos) << e.what();
   }
+  // A missing file and a directory are config errors (exit 2) naming the path.
   const std::string missing = dir + "/hac_config_missing.yaml";
   try {
     load_config(missing);
     FAIL() << "missing file accepted";
-  } catch (const IoError& e) {
+  } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find(missing), std::string::npos) << e.what();
   }
-  EXPECT_THROW(load_config(dir), IoError);
+  try {
+    load_config(dir);
+    FAIL() << "a directory accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("it is a directory"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(load_sweep_spec(dir), ConfigError);
+}
+
+// Damaged text: a NUL byte and nesting beyond the reader's limit are named as what they are.
+TEST(ConfigErrors, NulBytesAndDeepNestingAreNamed) {
+  try {
+    parse_config(std::string("train:\n  steps: 5\0\n", 20), "nul.yaml");
+    FAIL() << "a NUL byte accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("nul.yaml:2: contains a NUL byte"), std::string::npos) << e.what();
+  }
+  const std::string deep = "a: " + std::string(5000, '[') + std::string(5000, ']') + "\n";
+  for (int spec = 0; spec < 2; ++spec) {
+    try {
+      if (spec) {
+        parse_sweep_spec(deep, "deep.yaml");
+      } else {
+        parse_config(deep, "deep.yaml");
+      }
+      FAIL() << "nesting beyond the limit accepted";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("nested deeper than the YAML reader allows"), std::string::npos) << e.what();
+      EXPECT_EQ(std::string(e.what()).find("bad file"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(parse_sweep_spec(std::string("name: x\0", 8), "s.yaml"), ConfigError);
 }
 
 }  // namespace

@@ -224,6 +224,31 @@ TEST(CheckpointRoundTrip, ReadsFilesOfLibTorchsPickleSave) {
   std::filesystem::remove_all(dir);
 }
 
+// A flipped byte inside a record's data is found by the record's CRC-32 and refused with the
+// file and the record named, whatever the byte (a weight's value changes silently otherwise).
+TEST(CheckpointIntegrity, AFlippedByteFailsItsRecordsCrc) {
+  const std::string dir = make_temp_dir();
+  const Checkpoint c = make_checkpoint();
+  save_checkpoint(dir + "/c.pt", c);
+  std::string bytes = read_bytes(dir + "/c.pt");
+  // The first storage record's data: its name, then (after the local header's extra field) the bytes.
+  const size_t name_at = bytes.find("/data/0");
+  ASSERT_NE(name_at, std::string::npos);
+  const size_t header = bytes.rfind(std::string("PK\x03\x04", 4), name_at);
+  ASSERT_NE(header, std::string::npos);
+  const auto le16 = [&](size_t at) {
+    return static_cast<size_t>(static_cast<uint8_t>(bytes[at])) | static_cast<size_t>(static_cast<uint8_t>(bytes[at + 1])) << 8;
+  };
+  const size_t data_at = header + 30 + le16(header + 26) + le16(header + 28);
+  bytes[data_at + 1] = static_cast<char>(bytes[data_at + 1] ^ 0x10);
+  write_bytes(dir + "/flipped.pt", bytes);
+  const std::string err = io_error_of([&] { load_checkpoint(dir + "/flipped.pt"); });
+  EXPECT_NE(err.find(dir + "/flipped.pt"), std::string::npos) << err;
+  EXPECT_NE(err.find("CRC-32"), std::string::npos) << err;
+  EXPECT_NE(err.find("data/0"), std::string::npos) << err;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(CheckpointRoundTrip, RejectsBadInput) {
   const std::string dir = make_temp_dir();
   Checkpoint c = make_checkpoint();

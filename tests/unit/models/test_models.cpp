@@ -212,6 +212,19 @@ TEST(LoadStateDict, ReportsEveryProblemByNameAndRefusesAPartialLoad) {
   // A CLIP state dict into a MERU model: the hyperbolic parameters are missing.
   ContrastiveModel clip(model_preset("tiny", geometry::Geometry::kEuclidean));
   EXPECT_THROW(load_state_dict(*meru, named_state(*clip), "clip.pth"), IoError);
+  // A NaN among the weights: refused with the tensor named, never loaded into a model.
+  NamedTensors nan_state;
+  for (auto& [n, t] : state) nan_state.emplace_back(n, t.clone());
+  for (auto& [n, t] : nan_state) {
+    if (n == "textual_proj.weight") t[3][5] = std::nan("");
+  }
+  try {
+    load_state_dict(*meru, nan_state, "nan.pt");
+    FAIL() << "a NaN weight was loaded";
+  } catch (const IoError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("nan.pt: tensor textual_proj.weight holds 1 non-finite"), std::string::npos) << msg;
+  }
 }
 
 TEST(InferModelOptions, RecoversTheArchitectureFromNames) {
