@@ -3,8 +3,9 @@
 # "Robustness"): a second `hac train` on a working run's directory is refused at once (exit 73, the
 # holder named) and the first's losses.csv stays whole; a torn last line of losses.csv is dropped on
 # resume; a `hac sweep` killed outright leaves no run training; a second sweep on the same root is
-# refused, and with --share never runs a point twice; an evaluation split without rows is refused
-# before the first step; SIGTERM to launch/mpirun.sh ends a 2-rank run PREEMPTED with exit 75.
+# refused, and with --share never runs a point twice; an evaluation split without rows and an HDF5
+# filter the library cannot decode are refused before the first step; SIGTERM to launch/mpirun.sh
+# ends a 2-rank run PREEMPTED with exit 75.
 source "$(dirname "$0")/lib.sh"
 mpirun=$1 hac=$2
 scratch_dir
@@ -113,7 +114,29 @@ out=$("$hac" train "$dir/train.yaml" --set data.file="$dir/empty_test.h5" --set 
 grep -q "eval.split" <<<"$out" || fail "the message does not name eval.split: $out"
 [ ! -s "$dir/empty/losses.csv" ] || fail "the run trained before refusing the evaluation split"
 
-# 6. SIGTERM to launch/mpirun.sh (what Slurm and scancel send): the ranks checkpoint, exit 75.
+# 6. A dataset whose images are stored with a filter this HDF5 library cannot decode (h5py's own
+#    lzf): named when the file is opened, by `hac data info` and before a run's first step.
+/usr/bin/python3 - "$dir/fm.h5" "$dir/lzf.h5" <<'PY' || fail "h5py could not write the lzf file"
+import sys
+import h5py
+with h5py.File(sys.argv[1], "r") as a, h5py.File(sys.argv[2], "w") as b:
+    for k, v in a.attrs.items():
+        b.attrs[k] = v
+    for name in a:
+        a.copy(name, b)
+    img = a["train/images"]
+    del b["train/images"]
+    b["train"].create_dataset("images", data=img[...], chunks=(16,) + img.shape[1:], compression="lzf")
+    for k, v in img.attrs.items():
+        b["train/images"].attrs[k] = v
+PY
+out=$("$hac" data info "$dir/lzf.h5" 2>&1); rc=$?
+[ "$rc" -ne 0 ] || fail "data info accepted an undecodable filter"
+grep -q "train/images is stored with HDF5 filter" <<<"$out" && grep -q "lzf" <<<"$out" || fail "the filter is not named: $out"
+out=$("$hac" train "$dir/train.yaml" --set data.file="$dir/lzf.h5" --set output.dir="$dir/lzf" 2>&1); rc=$?
+[ "$rc" -ne 0 ] && [ ! -s "$dir/lzf/losses.csv" ] || fail "a run on the lzf file trained (exit $rc)"
+
+# 7. SIGTERM to launch/mpirun.sh (what Slurm and scancel send): the ranks checkpoint, exit 75.
 "$mpirun" -np 2 "$hac" train "$dir/train.yaml" --set output.dir="$dir/term" >"$dir/term.log" 2>&1 &
 pid=$!
 wait_rows "$dir/term/losses.csv" 20 || fail "the 2-rank run made no progress"
