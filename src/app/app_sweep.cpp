@@ -75,10 +75,12 @@ int run(SweepCli& c) {
     sweep::print_grid(sweep::expand(spec));
     return 0;
   }
-  // One coordinator per sweep at a time (local and slurm; the mpi backend's ranks all coordinate),
-  // unless asked to share: each run's own lock still keeps every run to one process.
+  // One local coordinator per sweep at a time, unless asked to share: each run's own lock still
+  // keeps every run to one process. (The slurm backend only submits, and its own job reruns the
+  // sweep after a selection stage while `--wait` may still hold on; the mpi backend's ranks all
+  // coordinate. Their runs are kept single by the runs' locks.)
   core::DirLock lock;
-  if (!c.share && c.backend != "mpi") lock = core::DirLock::acquire((fs::path(spec.root) / spec.name).string(), "sweep");
+  if (!c.share && c.backend == "local") lock = core::DirLock::acquire((fs::path(spec.root) / spec.name).string(), "sweep");
   return backend->run(spec);
 }
 
