@@ -11,7 +11,9 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "sweep/backend.h"
+#include "core/lock.h"
 #include "sweep/labels.h"
+#include "sweep/report.h"
 #include "sweep/shell.h"
 #include "sweep/status.h"
 #include "train/result_file.h"
@@ -155,6 +157,49 @@ TEST(SweepBackends, FactoryByName) {
   BackendOptions o;
   for (const auto& name : backend_names()) EXPECT_EQ(make_backend(name, o)->name(), name);
   EXPECT_THROW(make_backend("pbs", o), UsageError);
+}
+
+// The lock: one holder; a second acquire (another open file description, as another process
+// would have) is a LockedError naming the directory and the holder; released with its owner.
+TEST_F(SweepStatus, DirLockHasOneHolderAndNamesIt) {
+  const std::string d = (dir_ / "run").string();
+  EXPECT_FALSE(core::lock_holder(d).has_value());
+  {
+    core::DirLock first = core::DirLock::acquire(d, "run");
+    ASSERT_TRUE(first.held());
+    const auto holder = core::lock_holder(d);
+    ASSERT_TRUE(holder.has_value());
+    EXPECT_NE(holder->find("pid " + std::to_string(::getpid())), std::string::npos) << *holder;
+    try {
+      core::DirLock second = core::DirLock::acquire(d, "run");
+      FAIL() << "a second holder";
+    } catch (const LockedError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find(d), std::string::npos) << msg;
+      EXPECT_NE(msg.find("pid " + std::to_string(::getpid())), std::string::npos) << msg;
+    }
+    EXPECT_EQ(core::exit_code_for(LockedError("x")), core::kExitLocked);
+  }
+  EXPECT_FALSE(core::lock_holder(d).has_value());  // released with its DirLock
+  EXPECT_NO_THROW(core::DirLock::acquire(d, "run"));
+}
+
+// A RUNNING run that no live process holds is listed as "RUNNING (no process)".
+TEST_F(SweepStatus, RunningWithoutAHolderIsSaidSo) {
+  Grid g;
+  g.name = "s";
+  g.dir = dir_.string();
+  g.points.push_back(job("p0", RunStatus::kRunning));
+  ::testing::internal::CaptureStdout();
+  print_grid(g);
+  std::string out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("RUNNING (no process)"), std::string::npos) << out;
+  core::DirLock held = core::DirLock::acquire(g.points[0].dir, "run");
+  ::testing::internal::CaptureStdout();
+  print_grid(g);
+  out = ::testing::internal::GetCapturedStdout();
+  EXPECT_NE(out.find("RUNNING"), std::string::npos) << out;
+  EXPECT_EQ(out.find("no process"), std::string::npos) << out;
 }
 
 }  // namespace
