@@ -1,4 +1,4 @@
-// hac's entry point: dispatch, and the program's single catch (DESIGN §7).
+// hac's entry point: dispatch, and the program's single catch (exit codes: docs/training.md).
 #include <exception>
 
 #include "app/app.h"

@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "train/loop.h"
 
@@ -39,6 +40,11 @@ std::string version_text();
 
 // The command line this process was started with (arguments joined by spaces), for provenance.
 std::string command_line();
+
+// The arguments after the program name with every bare `section.key=value` (after the first
+// argument, not the value of --set or --label) preceded by `--set`: Hydra's and MERU's override
+// habit, the same as --set.
+std::vector<std::string> with_bare_overrides(const std::vector<std::string>& args);
 
 // Parses argv, runs the chosen subcommand, returns its exit code. Throws UsageError for a bad
 // command line and whatever the subcommand throws.

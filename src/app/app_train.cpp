@@ -45,9 +45,9 @@ int run_job(const RunOptions& o, bool unlearning) {
 }
 
 void add_run_options(CLI::App* cmd, RunOptions& o) {
-  cmd->add_option("CONFIG", o.config, "YAML config (sections data, model, train, unlearn, dist, output)")
+  cmd->add_option("CONFIG", o.config, "YAML config (sections data, model, train, unlearn, eval, dist, output)")
       ->required();
-  cmd->add_option("--set", o.overrides, "Override a key: --set section.key=value (repeatable; lists as [a, b])");
+  cmd->add_option("--set", o.overrides, "Override a key: --set section.key=value, or bare section.key=value (repeatable; lists as [a, b])");
   cmd->add_option("--label", o.labels, "key=value stored under \"labels\" in result.json (repeatable; sweeps use it)");
   cmd->add_option("--stop-after", o.stop_after,
                   "Checkpoint and stop (status PREEMPTED, exit 75) once this many steps are done; rerun to resume");

@@ -1,4 +1,4 @@
-// The communicator interface through which ranks talk (DESIGN §3), and its factories.
+// The communicator interface through which ranks talk (docs/cluster.md), and its factories.
 #pragma once
 
 #include <cstdint>

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <system_error>
@@ -22,6 +23,7 @@
 
 #include "config/validate.h"
 #include "core/error.h"
+#include "core/suggest.h"
 #include "core/hash.h"
 
 namespace runner::config {
@@ -155,7 +157,7 @@ void for_each_section(Config& c, F&& f) {
 }
 
 // Keys that change how a run is written or logged but not what it computes; the run id
-// (DESIGN §6) must not change with them.
+// (the run id) must not change with them.
 bool is_semantic(const std::string& section, const std::string& key) {
   if (section == "output" || section == "eval") return false;
   return !((section == "train" && key == "log_every") || (section == "data" && key == "prefetch") ||
@@ -338,8 +340,8 @@ void assign(S& section_value, const char* section, const std::string& key, const
   if (a.found) return;
   KeyNames known;
   visit(known, section_value);
-  throw ConfigError(fmt::format("{}: unknown key '{}' (known keys of {}: {})", where, full_key, section,
-                                join(known.names, ", ")));
+  throw ConfigError(fmt::format("{}: unknown key '{}'{} (known keys of {}: {})", where, full_key,
+                                core::did_you_mean(key, known.names), section, join(known.names, ", ")));
 }
 
 std::vector<std::string> section_names() {
@@ -359,8 +361,12 @@ void with_section(Config& c, const std::string& name, const std::string& where, 
     f(sname, section);
   });
   if (!found) {
-    throw ConfigError(fmt::format("{}: unknown section '{}' (known: {})", where, name,
-                                  join(section_names(), ", ")));
+    // A sweep spec given where a config goes: say so rather than list sections.
+    static const char* const kSweepKeys[] = {"name", "axes", "originals", "select", "base", "root", "ranks"};
+    const bool sweep = std::find(std::begin(kSweepKeys), std::end(kSweepKeys), name) != std::end(kSweepKeys);
+    throw ConfigError(fmt::format("{}: unknown section '{}'{} (known: {}){}", where, name,
+                                  core::did_you_mean(name, section_names()), join(section_names(), ", "),
+                                  sweep ? "; this looks like a sweep spec: run it with `hac sweep`" : ""));
   }
 }
 
@@ -431,6 +437,17 @@ void apply_override(Config& c, const std::string& text) {
   } catch (const YAML::Exception& e) {
     throw ConfigError(fmt::format("{}: the value is not valid YAML ({}); quote it, "
                                   "e.g. key='\"a: b\"'", where, e.msg));
+  }
+  // "[dog cat]" is one item "dog cat" to YAML; a list needs commas (a name with a space is quoted).
+  const std::string raw = trim(text.substr(eq + 1));
+  if (value.IsSequence() && raw.find(',') == std::string::npos && raw.find_first_of("'\"") == std::string::npos) {
+    for (const auto& item : value) {
+      if (item.IsScalar() && item.Scalar().find_first_of(" \t") != std::string::npos) {
+        throw ConfigError(fmt::format("{}: '{}' would be one item '{}'; separate list items with commas, e.g. "
+                                      "{}=[a, b], and quote a name that has a space: {}=['ankle boot']",
+                                      where, raw, item.Scalar(), path, path));
+      }
+    }
   }
   with_section(c, path.substr(0, dot), where, [&](const char* sname, auto& section) {
     assign(section, sname, path.substr(dot + 1), value, where);

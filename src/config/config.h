@@ -1,4 +1,4 @@
-// Typed run configuration (DESIGN §5): the sections data, model, train, unlearn, eval, dist
+// Typed run configuration (docs/config.md): the sections data, model, train, unlearn, eval, dist
 // and output; YAML in and out with yaml-cpp; `--set section.key=value` overrides; validation. Keys
 // equal the struct field names; unknown keys are errors. No torch here.
 #pragma once

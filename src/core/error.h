@@ -1,4 +1,4 @@
-// Error types of the runner and the exit code each maps to (DESIGN §7).
+// Error types of the runner and the exit code each maps to (docs/training.md, exit codes).
 #pragma once
 
 #include <stdexcept>

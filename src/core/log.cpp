@@ -4,6 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <cstdlib>
 #include <mutex>
 
@@ -24,6 +27,7 @@ struct LogState {
   std::string prefix = "[rank 0]";
   std::shared_ptr<spdlog::logger> out;
   std::shared_ptr<spdlog::logger> err;
+  std::FILE* file = nullptr;  // log_to_file: a copy of this process's lines, with UTC times
 };
 
 LogState& state() {
@@ -80,10 +84,33 @@ void log_set_level(LogLevel level) {
 
 int log_rank() { return state().rank; }
 
+std::string utc_now_iso8601() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void log_to_file(const std::string& path) {
+  auto& s = state();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.file != nullptr) std::fclose(s.file);
+  s.file = std::fopen(path.c_str(), "a");
+  if (s.file == nullptr) return;  // the terminal still has every line; a log file is a copy
+  std::setvbuf(s.file, nullptr, _IOLBF, 0);
+}
+
 void log_line(LogLevel level, const std::string& message) {
   auto& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   if (level < s.level) return;
+  if (s.file != nullptr) {
+    const char* kind = level == LogLevel::kWarn ? " warning:" : level == LogLevel::kError ? " error:" : "";
+    std::fprintf(s.file, "%s %s%s %s\n", utc_now_iso8601().c_str(), s.prefix.c_str(), kind, message.c_str());
+  }
   switch (level) {
     case LogLevel::kDebug:
     case LogLevel::kInfo:

@@ -36,4 +36,11 @@ void log_debug(fmt::format_string<Args...> f, Args&&... args) {
 // "[rank r@host] error: <what>" on stderr, from whichever rank calls it.
 void log_error_line(const std::string& what);
 
+// From now on every line this process logs (at the current level) is also appended to `path`,
+// each prefixed with its UTC time in ISO 8601 ("2026-12-05T16:10:03Z"). A file that cannot be
+// opened is skipped (the terminal keeps every line).
+void log_to_file(const std::string& path);
+// The current UTC time, ISO 8601 with seconds: "2026-12-05T16:10:03Z".
+std::string utc_now_iso8601();
+
 }  // namespace runner::core

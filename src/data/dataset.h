@@ -1,4 +1,4 @@
-// Image-text datasets in HDF5 (DESIGN §4, docs/data-format.md): a streaming writer that never
+// Image-text datasets in HDF5 (docs/data-format.md): a streaming writer that never
 // leaves a file that looks complete, and a validating read-only reader of row batches.
 #pragma once
 

@@ -1,5 +1,5 @@
 // `hac data import`: image-caption folders and WebDataset-style tars (JPEG/PNG) -> an HDF5
-// image-text dataset (DESIGN §4), streamed in batches through DatasetWriter.
+// image-text dataset (docs/data-format.md), streamed in batches through DatasetWriter.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Pure data partitioning: rank shards, the epoch-seeded distributed sampler, forget/retain sets
-// and the random other-forget partners of SPEC §6. No I/O, no torch, no MPI: rank and world are
+// and the random other-forget partners of Alignment Calibration (arXiv 2406.03603). No I/O, no torch, no MPI: rank and world are
 // plain ints, so every rank computes the same answer on its own.
 #pragma once
 
@@ -137,7 +137,7 @@ std::vector<int64_t> seeded_sample(std::vector<int64_t> pool, int64_t k, uint64_
 // machine. fraction 0 gives none. Throws ConfigError unless 0 <= fraction < 1.
 std::vector<int64_t> holdout_rows(const std::vector<int32_t>& concepts, double fraction, uint64_t seed);
 
-// Partner positions for AC's negative calibration (SPEC §6): for forget sample i (a position in
+// Partner positions for AC's negative calibration (arXiv 2406.03603): for forget sample i (a position in
 // [0, m) of the forget list) the position of a random *other* forget sample, whose caption stands
 // in for i's own. The result is a uniformly drawn derangement of [0, m): never i itself, and
 // every forget sample is some sample's partner exactly once. Drawn from `seed` alone with the

@@ -99,7 +99,7 @@ Encoded encode_rows(models::ContrastiveModelImpl& m, const Request& r, const std
   return out;
 }
 
-// One zero-shot classifier embedding per name (MERU's protocol, SPEC §7): projected prompt
+// One zero-shot classifier embedding per name (MERU's protocol, arXiv 2304.09172): projected prompt
 // features averaged (MERU: in the tangent space, then lifted; CLIP: normalized, averaged, normalized).
 at::Tensor class_embeddings(models::ContrastiveModelImpl& m, const Request& r, const std::vector<std::string>& names) {
   torch::NoGradGuard no_grad;

@@ -1,4 +1,4 @@
-// The evaluation of a model (SPEC §7, docs/evaluation.md): zero-shot classification, retrieval,
+// The evaluation of a model (docs/evaluation.md): zero-shot classification, retrieval,
 // the alignment membership audit, hierarchy and representation metrics, distributed over the
 // ranks of the job with the same numbers at any rank count.
 #pragma once

@@ -1,4 +1,4 @@
-// The evaluation's metrics as pure functions of embeddings, scores and labels (SPEC §7): macro
+// The evaluation's metrics as pure functions of embeddings, scores and labels (docs/evaluation.md): macro
 // accuracy, retrieval ranks, the membership-audit threshold, k-NN, linear CKA. ATen only, no
 // model: tests feed them hand-made values with known answers.
 #pragma once

@@ -1,5 +1,5 @@
 // Per-sample evaluation values (the side files of a run's eval/ folder) and the aggregates
-// computed from them alone, so a table can be recomputed without the model (SPEC §7).
+// computed from them alone, so a table can be recomputed without the model (docs/evaluation.md).
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// Lorentz-model functions (MERU's lorentz.py, re-derived from SPEC §2).
+// Lorentz-model functions (after MERU's lorentz.py, facebookresearch/meru).
 #include "geometry/lorentz.h"
 
 #include <ATen/ATen.h>

@@ -45,7 +45,7 @@ NamedTensors state_dict_of(const c10::IValue& value, const std::string& path_for
 
 // hac's native training checkpoint.
 struct Checkpoint {
-  NamedTensors model;      // weights and buffers under MERU names (SPEC §3)
+  NamedTensors model;      // weights and buffers under MERU's parameter names
   NamedTensors optimizer;  // free-form names, e.g. "<param>.exp_avg", "<param>.exp_avg_sq"
   int64_t step = 0;
   at::Tensor rng_state;                       // [N] uint8 CPU generator state; may be undefined

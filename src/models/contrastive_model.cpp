@@ -1,4 +1,4 @@
-// CLIP and MERU models (SPEC §3) and name-based state-dict loading.
+// CLIP and MERU models (arXiv 2103.00020, 2304.09172) and name-based state-dict loading.
 #include "models/contrastive_model.h"
 
 #include <fmt/format.h>

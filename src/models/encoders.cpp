@@ -1,4 +1,4 @@
-// ViT image encoder and causal text transformer (SPEC §3), with MERU's parameter names.
+// ViT image encoder and causal text transformer (as in MERU's code, facebookresearch/meru), with MERU's parameter names.
 #include "models/encoders.h"
 
 #include <fmt/format.h>

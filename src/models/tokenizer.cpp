@@ -1,4 +1,4 @@
-// Tokenizers: CLIP byte-level BPE (SPEC §5), the word-level vocabulary, and batch framing.
+// Tokenizers: CLIP's byte-level BPE (openai/CLIP simple_tokenizer), the word-level vocabulary, and batch framing.
 #include "models/tokenizer.h"
 
 #include <ATen/ATen.h>
@@ -72,7 +72,7 @@ std::string read_gzip(const std::string& path) {
   gzFile f = gzopen(path.c_str(), "rb");
   if (f == nullptr)
     throw IoError(path + ": cannot open (" + (errno != 0 ? std::strerror(errno) : "out of memory") +
-                  "); hint: CLIP's bpe_simple_vocab_16e6.txt.gz is in shared/data/");
+                  "); hint: the file ships with openai/CLIP as clip/bpe_simple_vocab_16e6.txt.gz");
   std::unique_ptr<gzFile_s, int (*)(gzFile)> guard(f, gzclose_r);
   gzbuffer(f, 1 << 17);
   std::string data;

@@ -1,4 +1,4 @@
-// Tokenizers of the text encoder: CLIP's byte-level BPE (SPEC §5) and a word-level vocabulary
+// Tokenizers of the text encoder: CLIP's byte-level BPE (openai/CLIP) and a word-level vocabulary
 // for small datasets, plus the batch function that frames, truncates and pads token ids.
 #pragma once
 
@@ -39,7 +39,7 @@ class Tokenizer {
 // HTML 4 special and typographic names (OElig ... euro, ndash, hellip, trade, ...) and a few
 // symbols (arrows, card suits, minus, le, ge, ne, infin, asymp). Other HTML5 names stay as text.
 // Lower-casing is Unicode-aware (utf8proc simple mapping, plus Python's İ -> i̇ and final sigma).
-// With split_words this reproduces CLIP's Python tokenizer minus ftfy (which SPEC §5 leaves out)
+// With split_words this reproduces CLIP's Python tokenizer minus ftfy (text is taken as given)
 // on every code point assigned in Unicode 14; code points newer than utf8proc's Unicode version
 // read as unassigned.
 std::string clean_text(const std::string& text);

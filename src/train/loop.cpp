@@ -120,6 +120,7 @@ void Run::write_result(RunStatus status, const std::string& error) {
   losses["first"] = first_.is_null() ? json::object() : first_;
   losses["last"] = last_.is_null() ? json::object() : last_;
   result_.set_json("losses", losses.dump());
+  if (status != RunStatus::kRunning) result_.set_string("ended_at", core::utc_now_iso8601());
   result_.write(status, error);
 }
 
@@ -133,6 +134,7 @@ void Run::fail(const std::string& what) noexcept {
 
 void Run::start_result() {
   started_ = true;
+  result_.set_string("started_at", core::utc_now_iso8601());
   result_.set_string("kind", unlearning_ ? "unlearn" : "train");
   result_.set_string("run_id", hash_);
   result_.set_string("method", unlearning_ ? cfg_.unlearn.method : "pretrain");
@@ -358,6 +360,8 @@ int Run::run() {
   if (rank0()) lock_ = core::DirLock::acquire(dir_, "run");
   watch_parent_process();
   if (rank0()) fs::create_directories(ckpt_dir_);
+  // The run's log in its directory too (rank 0, appended across resumes, UTC times).
+  if (rank0()) core::log_to_file((fs::path(dir_) / "run.log").string());
   comm_->barrier();
   const std::string result_path = result_.path();
   if (cfg_.output.resume && ResultFile::read_status(result_path) == RunStatus::kCompleted &&

@@ -1,4 +1,4 @@
-// AdamW with MERU's parameter groups and the warmup + cosine schedule (SPEC §4), with its state
+// AdamW with MERU's parameter groups and the warmup + cosine schedule (MERU's recipe), with its state
 // as named tensors so a checkpoint can restore it bit for bit.
 #pragma once
 

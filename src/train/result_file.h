@@ -1,4 +1,4 @@
-// result.json of a run directory (DESIGN §6): the run's status, its error and free-form JSON
+// result.json of a run directory (docs/training.md): the run's status, its error and free-form JSON
 // sections, written atomically; the status type every reader of result.json shares; provenance
 // facts (Slurm ids, peak memory). No torch here.
 #pragma once

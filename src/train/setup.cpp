@@ -139,7 +139,7 @@ Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool 
   s.kind = unlearning ? "unlearn" : "train";
   s.seed = static_cast<uint64_t>(cfg.train.seed);
   RUNNER_CHECK(cfg.dist.device == "cpu", ConfigError,
-               "dist.device: only 'cpu' is supported by this build's training loop (the GPU path is issue 10)");
+               "dist.device: only 'cpu' is supported by this build's training loop");
   RUNNER_CHECK(!cfg.data.file.empty(), ConfigError, "data.file: no dataset given");
   s.file = data::DatasetFile::open(cfg.data.file, data::Holdout{cfg.data.val_fraction, static_cast<uint64_t>(cfg.data.val_seed)});
 

@@ -1,4 +1,4 @@
-// Preemption signals (DESIGN §6): SIGTERM, SIGUSR2 and Ctrl-C ask a run to checkpoint at the next
+// Preemption signals (docs/training.md): SIGTERM, SIGUSR2 and Ctrl-C ask a run to checkpoint at the next
 // step boundary and exit with kExitPreempted. No torch here.
 #pragma once
 

@@ -15,7 +15,7 @@ namespace runner::unlearn {
 // gradient): batches with no forget rows contribute no forget terms.
 at::Tensor global_weighted_mean(const comm::CommPtr& comm, const at::Tensor& values, const at::Tensor& weights);
 
-// [B] per-pair symmetric contrastive loss l_i of SPEC §4 with f.image against f.text (gathered
+// [B] per-pair symmetric contrastive loss l_i of CLIP/MERU with f.image against f.text (gathered
 // over ranks; CLIP: dot of normalized features, MERU: -d_c).
 at::Tensor per_pair_contrastive(const Context& ctx, const Features& f);
 

@@ -23,4 +23,21 @@ bad=$dir/truncated.pt
 head -c 700 "$tiny" > "$bad"
 check inspect-truncated 1 "error: .*$bad" -- "$hac" checkpoint inspect "$bad"
 check inspect-missing 1 'error: .*no/such/file.pth' -- "$hac" checkpoint inspect /no/such/file.pth
+
+# A researcher's habits: bare overrides (as Hydra and MERU take them) equal --set; typos get a
+# suggestion; a space-separated list is refused; config input errors exit 2; help shows defaults.
+cfg=$root/configs/unlearn/hac_meru_tiny.yaml
+[ "$("$hac" config "$cfg" unlearn.steps=5 'unlearn.forget=[bag, sandal]' 2>&1)" = \
+  "$("$hac" config "$cfg" --set unlearn.steps=5 --set 'unlearn.forget=[bag, sandal]' 2>&1)" ] \
+  || fail "bare overrides differ from --set"
+"$hac" config "$cfg" unlearn.steps=5 | grep -q '^  steps: 5$' || fail "the bare override was not applied"
+check typo-key 2 "unknown key 'unlearn.frget'; did you mean 'forget'" -- "$hac" config "$cfg" 'unlearn.frget=[bag]'
+check typo-section 2 "unknown section 'unlaern'; did you mean 'unlearn'" -- "$hac" config "$cfg" --set unlaern.steps=3
+check typo-subcommand 2 "unknown subcommand 'confg'; did you mean 'config'" -- "$hac" confg
+check list-spaces 2 "would be one item 'dog cat'.*separate list items with commas" -- "$hac" config "$cfg" 'unlearn.forget=[dog cat]'
+check list-quoted 0 "ankle boot" -- "$hac" config "$cfg" "unlearn.forget=['ankle boot']"
+check missing-config 2 "cannot read config file '/no/such.yaml'" -- "$hac" config /no/such.yaml
+check sweep-as-config 2 "looks like a sweep spec: run it with .hac sweep." -- "$hac" config "$root/configs/sweeps/study.yaml"
+check help-defaults 0 '01:00:00' -- "$hac" sweep --help
+check help-eval-section 0 'unlearn, eval, dist' -- "$hac" train --help
 finish

@@ -34,6 +34,11 @@ ls "$dir/pre/checkpoints"/step_*.pt >/dev/null 2>&1 || fail "no checkpoint after
   || fail "resume exited $?"
 grep -q "resuming from" "$dir/resume.log" || fail "the rerun did not resume"
 grep -q '"status": "COMPLETED"' "$dir/pre/result.json" || fail "resumed run is not COMPLETED"
+# The run's log in its directory, every line with its UTC time; start and end times in result.json.
+grep -Eq '^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z \[rank 0@[^]]+\] resuming from' "$dir/pre/run.log" \
+  || fail "run.log lacks timestamped lines: $(head -n 3 "$dir/pre/run.log")"
+grep -Eq '"started_at": "20[0-9-]+T[0-9:]+Z"' "$dir/pre/result.json" && grep -Eq '"ended_at": "20[0-9-]+T[0-9:]+Z"' "$dir/pre/result.json" \
+  || fail "result.json lacks started_at/ended_at"
 "$mpirun" -np 2 "$hac" train "$dir/train.yaml" --set output.dir="$dir/whole" >/dev/null 2>&1 || fail "whole run"
 cmp -s "$dir/pre/losses.csv" "$dir/whole/losses.csv" || fail "preempted + resumed losses differ from an uninterrupted run"
 

@@ -90,7 +90,7 @@ class TextTransformer(nn.Module):
 
 
 class ContrastiveLike(nn.Module):
-    """State-dict names of MERU (meru=True) or its CLIP baseline (SPEC §3)."""
+    """State-dict names of MERU (meru=True) or its CLIP baseline."""
 
     def __init__(self, meru, v_width, v_depth, patch, image, t_width, t_depth, vocab, context, embed):
         super().__init__()

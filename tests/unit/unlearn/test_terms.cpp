@@ -1,6 +1,6 @@
-// Unlearning loss terms and methods (src/unlearn, SPEC §6) at world 1, against closed forms
-// written out here with plain double loops: MERU's Lorentz formulas (SPEC §2, constants as in
-// src/geometry/lorentz.cpp), the symmetric contrastive loss (SPEC §4), and each method's sum.
+// Unlearning loss terms and methods (src/unlearn; AC arXiv 2406.03603, HAC arXiv 2503.15166) at world 1, against closed forms
+// written out here with plain double loops: MERU's Lorentz formulas (arXiv 2304.09172, constants as in
+// src/geometry/lorentz.cpp), the symmetric contrastive loss (CLIP/MERU), and each method's sum.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -31,7 +31,7 @@ using Mat = std::vector<Vec>;
 
 constexpr double kCurv = 0.8;        // c, not 1, so that every sqrt(c) is exercised
 constexpr double kScale = 5.0;       // exp(logit_scale)
-constexpr double kEpsHand = 1e-8;    // MERU's eps (SPEC §2)
+constexpr double kEpsHand = 1e-8;    // MERU's eps
 constexpr double kMinRadiusHand = 0.1;
 constexpr double kTol = 1e-11;       // float64 throughout: only the order of additions differs
 
