@@ -10,12 +10,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <thread>
 
+#include "core/duration.h"
 #include "core/error.h"
 #include "core/lock.h"
 #include "core/log.h"
@@ -101,6 +103,7 @@ void run_stage(const std::vector<Job>& list, const std::vector<size_t>& todo, co
   std::stable_sort(queue.begin(), queue.end(), [&](size_t a, size_t b) { return list[a].cost > list[b].cost; });
   std::map<pid_t, size_t> running;
   size_t next = 0, done = 0;
+  const auto started = std::chrono::steady_clock::now();
   int64_t busy = 0, total_ranks = 0;
   for (size_t i : queue) total_ranks += list[i].ranks;
   // Threads per rank: the cores shared by the ranks that run at once.
@@ -152,8 +155,12 @@ void run_stage(const std::vector<Job>& list, const std::vector<size_t>& todo, co
       failed_any = true;
       core::log_warn("sweep: {} {} FAILED (exit {}): {}", stage, j.id, code, first_error(j));
     }
-    core::log_info("sweep: {} {}/{} done ({} completed, {} failed) | {} running", stage, done, queue.size(),
-                   tally.completed, tally.failed, running.size());
+    // Elapsed time, and an ETA from the pace so far (jobs of one stage cost about alike).
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const double eta = elapsed / static_cast<double>(done) * static_cast<double>(queue.size() - done);
+    core::log_info("sweep: {} {}/{} done ({} completed, {} failed) | {} running | elapsed {}, ETA {}", stage, done,
+                   queue.size(), tally.completed, tally.failed, running.size(), core::duration_text(elapsed),
+                   done == queue.size() ? std::string("0s") : core::duration_text(eta));
   }
   tally.skipped += static_cast<int64_t>(queue.size() - next);
 }

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/build_info.h"
+#include "core/duration.h"
 #include "core/error.h"
 #include "core/files.h"
 #include "core/lock.h"
@@ -36,13 +37,6 @@ using json = nlohmann::ordered_json;
 namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string format_duration(double s) {
-  const auto t = static_cast<int64_t>(s + 0.5);
-  if (t >= 3600) return fmt::format("{}h{:02d}m", t / 3600, (t / 60) % 60);
-  if (t >= 60) return fmt::format("{}m{:02d}s", t / 60, t % 60);
-  return fmt::format("{}s", t);
-}
 
 // Distinct host names of the ranks, in rank order of first appearance.
 std::vector<std::string> gather_hosts(const comm::CommPtr& comm) {
@@ -352,7 +346,7 @@ void Run::log_step(int64_t step, double lr, const std::vector<std::string>& name
   core::log_info("{} step {}/{} ({:.0f}%) loss {:.4f}{} lr {:.3g}{} scale {:.2f} | {:.0f} samples/s ETA {}",
                  s_.method->name(), step + 1, s_.steps, 100.0 * static_cast<double>(step + 1) / s_.steps,
                  values[0], parts, lr, s_.model->is_meru() ? fmt::format(" c {:.4g}", curv) : std::string(), scale,
-                 sps, format_duration(eta));
+                 sps, core::duration_text(eta));
 }
 
 int Run::run() {

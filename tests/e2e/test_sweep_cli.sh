@@ -42,6 +42,8 @@ done
 kill -TERM "$pid"; wait "$pid"; rc=$?
 [ "$rc" -eq 75 ] || { fail "interrupted sweep exited $rc, expected 75"; tail -n 20 "$dir/first.log"; }
 done_before=$(count "$runs" COMPLETED); echo "interrupted after $done_before of 8 points"
+grep -Eq "point [0-9]+/8 done .* \| elapsed [0-9hms]+, ETA [0-9hms]+" "$dir/first.log" \
+  || fail "progress lines lack elapsed time and ETA: $(grep 'done' "$dir/first.log" | head -n 2)"
 [ "$done_before" -ge 2 ] && [ "$done_before" -lt 8 ] || fail "expected a partial sweep, $done_before points COMPLETED"
 for r in "$runs"/*/result.json; do
   python3 -c "import json,sys; json.load(open(sys.argv[1]))" "$r" || fail "$r is not valid JSON"
