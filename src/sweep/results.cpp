@@ -281,11 +281,15 @@ AuditSignal audit_signal(const std::vector<const RunRecord*>& list) {
   return lo > 50.0 ? AuditSignal::kInformative : AuditSignal::kUninformative;
 }
 
+// A table row: model, variant rank, variant, original, setting.
+using RowKey = std::tuple<std::string, int, std::string, std::string, std::string>;
+void add_main_notes(const std::map<RowKey, std::vector<const RunRecord*>>& rows,
+                    const std::vector<const RunRecord*>& incomplete, std::string& md, std::string& tex);
+
 // A table: rows (model, variant, original, setting), columns from the kind's list; trials of a
 // selection stage never enter it.
 void write_table(const std::vector<RunRecord>& runs, const fs::path& out, CollectSummary& summary, const TableKind& kind) {
-  using Key = std::tuple<std::string, int, std::string, std::string, std::string>;  // model, rank, variant, original, setting
-  std::map<Key, std::vector<const RunRecord*>> rows;
+  std::map<RowKey, std::vector<const RunRecord*>> rows;
   std::set<int64_t> ks;
   std::vector<const RunRecord*> incomplete;
   for (const auto& r : runs) {
@@ -368,14 +372,17 @@ void write_table(const std::vector<RunRecord>& runs, const fs::path& out, Collec
   }
   md += ". Differences between methods: table_paired.md (paired on matched units).\n";
   const std::string stem = kind.stem;
-  if (!kind.main) {
-    for (const auto& [name, text] : {std::pair<std::string, std::string>{stem + ".md", md}, {stem + ".tex", tex},
-                                     {stem + ".csv", csv}}) {
-      core::write_file_atomically((out / name).string(), text);
-      summary.files.push_back(name);
-    }
-    return;
+  if (kind.main) add_main_notes(rows, incomplete, md, tex);
+  for (const auto& [name, text] : {std::pair<std::string, std::string>{stem + ".md", md}, {stem + ".tex", tex},
+                                   {stem + ".csv", csv}}) {
+    core::write_file_atomically((out / name).string(), text);
+    summary.files.push_back(name);
   }
+}
+
+// The main table's notes: the retrain collapse check and the runs without metrics.
+void add_main_notes(const std::map<RowKey, std::vector<const RunRecord*>>& rows,
+                    const std::vector<const RunRecord*>& incomplete, std::string& md, std::string& tex) {
   // The gold standard must have learned: a retrain run whose retain top-1 is below twice chance
   // (100 / retain classes) is named here, and counts against the sweep's budget for it.
   std::vector<std::string> collapsed;
@@ -404,11 +411,6 @@ void write_table(const std::vector<RunRecord>& runs, const fs::path& out, Collec
                         r->error.empty() ? "" : " — " + r->error);
       tex += fmt::format("% {}: {}\n", r->dir, r->status);
     }
-  }
-  for (const auto& [name, text] : {std::pair<std::string, std::string>{stem + ".md", md}, {stem + ".tex", tex},
-                                   {stem + ".csv", csv}}) {
-    core::write_file_atomically((out / name).string(), text);
-    summary.files.push_back(name);
   }
 }
 

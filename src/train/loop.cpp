@@ -221,13 +221,14 @@ void Run::preflight_evaluation() const {
   if (!info_.evaluate || !cfg_.eval.enabled) return;
   const std::string& split = cfg_.eval.split;
   std::set<int32_t> present;
+  int64_t with_concept = 0;
   for (int32_t c : s_.file->concepts(split)) {
-    if (c >= 0) present.insert(c);
+    if (c >= 0) present.insert(c), ++with_concept;
   }
   RUNNER_CHECK(present.size() >= 2, ConfigError,
                fmt::format("eval.split: {}/{} has {} row(s) with a concept in {} concept(s); the evaluation's "
                            "zero-shot needs at least 2 concepts. Found before training: nothing was trained",
-                           cfg_.data.file, split, s_.file->concepts(split).size(), present.size()));
+                           cfg_.data.file, split, with_concept, present.size()));
   if (!cfg_.eval.retrain.empty()) {
     RUNNER_CHECK(fs::is_regular_file(cfg_.eval.retrain), ConfigError,
                  fmt::format("eval.retrain: {} is not a file (the retrain reference's model.pt); found before "
