@@ -41,6 +41,14 @@ void add_data(CLI::App& app, Action& action) {
   import->add_option("--concept-field", imp->concept_field, "Field of <key>.json that names the concept")
       ->capture_default_str();
   import->add_option("--parents", imp->parents_file, "Concept hierarchy: lines 'child<TAB>parent'");
+  import->add_option("--layout", imp->layout,
+                     "samples (<key>.jpg + <key>.txt/.json/.cls) | imagefolder (<class>/<name>.jpg; captions from "
+                     "--template unless <key>.txt exists)")
+      ->capture_default_str();
+  import->add_option("--template", imp->templates, "imagefolder: caption template(s), {} = the class's display name")
+      ->capture_default_str();
+  import->add_option("--display-names", imp->display_names_file,
+                     "Lines 'concept<TAB>display name': the words prompts use (/concept_display_names)");
   import->add_option("--threads", imp->threads, "Decoding threads (0 = the machine's cores, at most 16)")
       ->capture_default_str();
   import->add_option("SOURCE", imp->sources, "Folders or uncompressed .tar files of <key>.jpg|png + <key>.txt")

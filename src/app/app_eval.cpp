@@ -45,7 +45,8 @@ void update_result_metrics(const std::string& path, const std::string& metrics) 
 }
 
 int run_eval(const EvalOptions& o) {
-  const config::Config cfg = config::load_config(o.config, o.overrides);
+  config::Config cfg = config::load_config(o.config, o.overrides);
+  cfg.output.dir = config::run_dir(cfg);
   unlearn::check_method(cfg);
   comm::InitOptions init;
   init.threads = static_cast<int>(cfg.dist.threads);

@@ -91,7 +91,8 @@ void add_train(CLI::App& app, Action& action) {
       const config::Config resolved = c->config.empty() ? config::parse_config("", "<defaults>", c->overrides)
                                                          : config::load_config(c->config, c->overrides);
       unlearn::check_method(resolved);
-      std::cout << "# run id " << config::semantic_hash(resolved) << "\n" << config::to_yaml(resolved);
+      std::cout << "# run id " << config::semantic_hash(resolved) << "; run directory " << config::run_dir(resolved)
+                << "\n" << config::to_yaml(resolved);
       return 0;
     };
   });

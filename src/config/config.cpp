@@ -79,6 +79,8 @@ void visit(V& v, UnlearnConfig& c) {
   v("method", c.method, "the unlearning method: a name from the table in docs/training.md (`hac unlearn --help`)");
   v("original", c.original, "checkpoint of the model to unlearn from");
   v("forget", c.forget, "concept names (one or several)");
+  v("forget_captions", c.forget_captions,
+    "caption keywords: train rows whose caption contains one (case-insensitive, whole words) are forget rows too");
   v("forget_descendants", c.forget_descendants, "forgetting a parent forgets its children");
   v("steps", c.steps, "optimizer steps of unlearning");
   v("lr", c.lr, "peak learning rate (AdamW)");
@@ -122,6 +124,8 @@ void visit(V& v, EvalConfig& c) {
   v("split", c.split, "train | val | test: zero-shot, retrieval, hierarchy and k-NN queries come from this split (val: selection)");
   v("max_rows", c.max_rows, "rows of that split (seeded sample); 0 = all");
   v("templates", c.templates, "zero-shot prompts; {} is replaced by the class name, features averaged per class");
+  v("display_names", c.display_names,
+    "concept=display name items: the name the prompts use (over the dataset's /concept_display_names)");
   v("batch_size", c.batch_size, "rows per encoder call (fixed chunks: equal numbers at any rank count)");
   v("audit_rows", c.audit_rows, "membership audit: at most this many member, non-member and forget pairs");
   v("retrain", c.retrain, "the retrain reference's model.pt: its audit too, and the gap to it");
@@ -140,7 +144,7 @@ void visit(V& v, DistConfig& c) {
 
 template <class V>
 void visit(V& v, OutputConfig& c) {
-  v("dir", c.dir, "run directory: config.yaml, result.json, checkpoints/, model.pt");
+  v("dir", c.dir, "run directory: config.yaml, result.json, run.log, checkpoints/, model.pt; \"\" = results/runs/<run id>");
   v("resume", c.resume, "resume from the newest checkpoint in dir/checkpoints");
 }
 
@@ -581,6 +585,8 @@ std::string reference_markdown() {
   out.pop_back();  // one blank line between tables, none after the last
   return out;
 }
+
+std::string run_dir(const Config& c) { return c.output.dir.empty() ? "results/runs/" + semantic_hash(c) : c.output.dir; }
 
 std::string semantic_hash(const Config& c) {
   // One "section.key: value" line per semantic key: the same text on every machine, because

@@ -54,6 +54,9 @@ struct UnlearnConfig {
   std::string method = "hac";    // a name of unlearn/registry.h (checked there, not here)
   std::string original;          // checkpoint of the model to unlearn from
   std::vector<std::string> forget;  // concept names (one or several)
+  // Caption keywords: train rows whose caption contains one of them (case-insensitive, whole words
+  // or phrases) are forget rows too, whatever their concept (data::caption_matches).
+  std::vector<std::string> forget_captions;
   bool forget_descendants = true;   // forgetting a parent forgets its children
   int64_t steps = 100;
   double lr = 1e-5;
@@ -101,6 +104,9 @@ struct EvalConfig {
   // Zero-shot prompts: "{}" is replaced by the class (concept) name; features averaged per class.
   std::vector<std::string> templates = {"a photo of a {}.", "a black and white photo of a {}.",
                                         "a small picture of a {}.", "{}"};
+  // Names the prompts use instead of the concept names: "concept=display name" items, over the
+  // dataset's own /concept_display_names (data::prompt_names).
+  std::vector<std::string> display_names;
   int64_t batch_size = 256;      // rows per encoder call (fixed chunks: the same numbers at any rank count)
   int64_t audit_rows = 2000;     // membership audit: at most this many member, non-member and forget pairs
   std::string retrain;           // the `retrain` reference's model.pt: its audit too, and the gap to it
@@ -117,7 +123,9 @@ struct DistConfig {
 };
 
 struct OutputConfig {
-  std::string dir = "results/run";  // run directory: config.yaml, result.json, checkpoints/, model.pt
+  // Run directory: config.yaml, result.json, run.log, checkpoints/, model.pt. "" (the default)
+  // means results/runs/<run id> (run_dir()), so hand-launched runs never share one.
+  std::string dir;
   bool resume = true;            // resume from the newest checkpoint in dir/checkpoints
 };
 
@@ -150,6 +158,9 @@ void validate(const Config& c);
 
 // Markdown reference of every key: section, key, type, default, meaning (docs/config.md).
 std::string reference_markdown();
+
+// The run directory of `c`: output.dir, or "results/runs/<semantic_hash(c)>" when it is empty.
+std::string run_dir(const Config& c);
 
 // Stable hex digest (16 chars) of the semantic config: every key except output.*, eval.*
 // (`hac eval` re-evaluates a finished run), train.log_every, data.prefetch and dist.threads. Equal configs give equal ids on any machine.

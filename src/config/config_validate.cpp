@@ -82,6 +82,12 @@ void validate_values(const Config& c) {
   for (const std::string& f : u.forget) {
     if (f.empty()) invalid("unlearn.forget", fmt::format("[{}]", fmt::join(u.forget, ", ")), "concept names must not be empty");
   }
+  for (const std::string& k : u.forget_captions) {
+    if (k.find_first_not_of(" \t") == std::string::npos) {
+      invalid("unlearn.forget_captions", fmt::format("[{}]", fmt::join(u.forget_captions, ", ")),
+              "keywords must not be empty");
+    }
+  }
   check_int("unlearn.steps", u.steps, 0);
   check_positive("unlearn.lr", u.lr);
   check_nonnegative("unlearn.weight_decay", u.weight_decay);
@@ -106,6 +112,12 @@ void validate_values(const Config& c) {
   }
   check_int("eval.max_rows", e.max_rows, 0);
   if (e.templates.empty()) invalid("eval.templates", "[]", "give at least one prompt template");
+  for (const std::string& item : e.display_names) {
+    const size_t eq = item.find('=');
+    if (eq == 0 || eq == std::string::npos || eq + 1 == item.size()) {
+      invalid("eval.display_names", fmt::format("'{}'", item), "each item is concept=display name, e.g. dogpictures=dog");
+    }
+  }
   for (const std::string& tmpl : e.templates) {
     if (tmpl.find("{}") == std::string::npos) invalid("eval.templates", fmt::format("'{}'", tmpl), "a template needs {}");
   }

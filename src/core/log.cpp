@@ -107,20 +107,21 @@ void log_line(LogLevel level, const std::string& message) {
   auto& s = state();
   std::lock_guard<std::mutex> lock(s.mu);
   if (level < s.level) return;
+  const std::string now = utc_now_iso8601();
   if (s.file != nullptr) {
     const char* kind = level == LogLevel::kWarn ? " warning:" : level == LogLevel::kError ? " error:" : "";
-    std::fprintf(s.file, "%s %s%s %s\n", utc_now_iso8601().c_str(), s.prefix.c_str(), kind, message.c_str());
+    std::fprintf(s.file, "%s %s%s %s\n", now.c_str(), s.prefix.c_str(), kind, message.c_str());
   }
   switch (level) {
     case LogLevel::kDebug:
     case LogLevel::kInfo:
-      if (s.rank == 0 || s.all_ranks) s.out->info("{} {}", s.prefix, message);
+      if (s.rank == 0 || s.all_ranks) s.out->info("{} {} {}", now, s.prefix, message);
       break;
     case LogLevel::kWarn:
-      s.err->warn("{} warning: {}", s.prefix, message);
+      s.err->warn("{} {} warning: {}", now, s.prefix, message);
       break;
     case LogLevel::kError:
-      s.err->error("{} error: {}", s.prefix, message);
+      s.err->error("{} {} error: {}", now, s.prefix, message);
       break;
   }
 }

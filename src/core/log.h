@@ -1,4 +1,5 @@
-// Rank-aware logging: every line carries "[rank r@host]"; info goes to stdout on rank 0 only
+// Rank-aware logging: every line carries its UTC time (ISO 8601) and "[rank r@host]":
+// "2026-12-05T16:10:03Z [rank 0@node1] step 10/100 ..."; info goes to stdout on rank 0 only
 // (or on every rank when asked), warnings and errors from every rank to stderr.
 #pragma once
 
@@ -33,7 +34,7 @@ void log_debug(fmt::format_string<Args...> f, Args&&... args) {
   log_line(LogLevel::kDebug, fmt::format(f, std::forward<Args>(args)...));
 }
 
-// "[rank r@host] error: <what>" on stderr, from whichever rank calls it.
+// "<time> [rank r@host] error: <what>" on stderr, from whichever rank calls it.
 void log_error_line(const std::string& what);
 
 // From now on every line this process logs (at the current level) is also appended to `path`,

@@ -120,6 +120,7 @@ struct DatasetWriter::Impl {
   };
   std::map<std::string, SplitHandles> splits;
   std::vector<std::string> concept_names;
+  std::vector<std::string> display_names;
   std::vector<int32_t> concept_parent;
   bool concepts_set = false, committed = false;
   int32_t max_concept = -1;
@@ -228,6 +229,8 @@ void DatasetWriter::set_concepts(const std::vector<std::string>& names, const st
   impl_->concepts_set = true;
 }
 
+void DatasetWriter::set_display_names(const std::vector<std::string>& names) { impl_->display_names = names; }
+
 void DatasetWriter::set_attribute(const std::string& key, const std::string& value) {
   Handle str = h5::utf8_string_type();
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
@@ -258,6 +261,18 @@ void DatasetWriter::commit() {
     if (n > 0) h5::check(H5Dwrite(d.get(), type, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), "H5Dwrite", m.partial, name);
   };
   write_1d("concept_names", str.get(), ptrs.data(), ptrs.size());
+  if (!m.display_names.empty()) {
+    if (m.display_names.size() != m.concept_names.size()) {
+      throw IoError(fmt::format("{}: {} display names for {} concept names", m.path, m.display_names.size(),
+                                m.concept_names.size()));
+    }
+    std::vector<const char*> dptrs;
+    for (const auto& d : m.display_names) {
+      if (d.empty()) throw IoError(fmt::format("{}: an empty display name", m.path));
+      dptrs.push_back(d.c_str());
+    }
+    write_1d("concept_display_names", str.get(), dptrs.data(), dptrs.size());
+  }
   if (!m.concept_parent.empty()) {
     write_1d("concept_parent", H5T_NATIVE_INT32, m.concept_parent.data(), m.concept_parent.size());
   }
@@ -353,6 +368,13 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path, const Ho
            "concept_parent", fmt::format("must be a 1-d integer array of length {} (one per concept name)", k));
     f->info_.concept_parent = read_all_ints(parent.get(), path, "/concept_parent");
     check_parents(f->info_.concept_parent, path);
+  }
+
+  if (link_exists(file, "concept_display_names")) {
+    Handle display = open_dataset("concept_display_names");
+    expect(type_class(display.get()) == H5T_STRING && dims_of(display.get()) == std::vector<hsize_t>{hsize_t(k)},
+           "concept_display_names", fmt::format("must be a 1-d array of {} strings (one per concept name)", k));
+    f->info_.display_names = read_all_strings(display.get(), path, "/concept_display_names");
   }
 
   for (const std::string& split : split_names()) {
@@ -540,7 +562,11 @@ std::string describe_dataset(const DatasetFile& file) {
                        si.image.channels);
     std::vector<int64_t> counts(k + 1, 0);
     for (int32_t c : file.concepts(split)) ++counts[c < 0 ? k : static_cast<size_t>(c)];
-    for (size_t c = 0; c < k; ++c) out += fmt::format("  {:>4} {:<24} {}\n", c, info.concept_names[c], counts[c]);
+    for (size_t c = 0; c < k; ++c) {
+      const bool shown = !info.display_names.empty() && info.display_names[c] != info.concept_names[c];
+      out += fmt::format("  {:>4} {:<24} {}{}\n", c, info.concept_names[c], counts[c],
+                         shown ? fmt::format("  (prompts: \"{}\")", info.display_names[c]) : "");
+    }
     if (counts[k] > 0) out += fmt::format("  {:>4} {:<24} {}\n", -1, "(none)", counts[k]);
   }
   if (!info.concept_parent.empty()) {

@@ -47,6 +47,7 @@ struct DatasetInfo {
   std::string val_fingerprint;              // FNV-1a 64 of the held-out file rows (hex); "" = none
   std::vector<std::string> concept_names;
   std::vector<int32_t> concept_parent;      // empty when the file has no /concept_parent
+  std::vector<std::string> display_names;   // /concept_display_names: what prompts say; empty = none
   std::map<std::string, std::string> attributes;  // string attributes of the root group
 };
 
@@ -73,6 +74,9 @@ class DatasetWriter {
   void append(const std::string& split, const at::Tensor& images,
               const std::vector<std::string>& captions, const std::vector<int32_t>& concepts);
   void set_concepts(const std::vector<std::string>& names, const std::vector<int32_t>& parent);
+  // Optional: one display name per concept (/concept_display_names), the words zero-shot prompts
+  // use instead of the concept name ("dogpictures" -> "dog"). Checked against the names at commit.
+  void set_display_names(const std::vector<std::string>& names);
   void set_attribute(const std::string& key, const std::string& value);
   // Validates (both splits present, concepts in range) and publishes the file.
   void commit();

@@ -180,6 +180,63 @@ void for_each_sample(const std::string& source, bool with_images, const SampleFn
   for_each_tar_sample(source, with_images, fn);
 }
 
+// ----------------------------------------------------------------------------- imagefolder
+
+// A class folder name as words: '_' becomes a space ("golden_retriever" -> "golden retriever").
+std::string folder_display_name(const std::string& folder) {
+  std::string out = folder;
+  std::replace(out.begin(), out.end(), '_', ' ');
+  return out;
+}
+
+// "concept<TAB>display name" lines; blank lines and '#' comments skipped.
+std::map<std::string, std::string> read_display_names(const std::string& path) {
+  std::map<std::string, std::string> out;
+  if (path.empty()) return out;
+  std::ifstream in(path);
+  if (!in) throw ConfigError(fmt::format("cannot open the display names file {}: {}", path, std::strerror(errno)));
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    const size_t tab = line.find('\t');
+    if (tab == 0 || tab == std::string::npos || tab + 1 == line.size()) {
+      throw ConfigError(fmt::format("{}:{}: expected 'concept<TAB>display name', got '{}'", path, no, line));
+    }
+    out[line.substr(0, tab)] = line.substr(tab + 1);
+  }
+  return out;
+}
+
+// The class, and unless the sample brings one the caption, of an ImageFolder sample, as the members
+// a WebDataset sample would have (<key>.cls, <key>.txt). Files directly in the source have no class.
+void as_imagefolder_sample(SampleFiles& s, const ImportOptions& o, const std::map<std::string, std::string>& display) {
+  const size_t slash = s.key.find('/');
+  if (slash == std::string::npos) return;
+  const std::string cls = s.key.substr(0, slash);
+  auto has = [&](const char* ext) {
+    return std::any_of(s.members.begin(), s.members.end(), [&](const Member& m) { return m.ext == ext; });
+  };
+  if (!has("cls") && !has("concept")) s.members.push_back(Member{"cls", cls, ""});
+  if (!has("txt") && !has("json")) {
+    const auto it = display.find(cls);
+    const std::string name = it != display.end() ? it->second : folder_display_name(cls);
+    const std::string& t = o.templates[core::fnv1a64(s.key) % o.templates.size()];
+    const size_t at = t.find("{}");
+    s.members.push_back(Member{"txt", t.substr(0, at) + name + t.substr(at + 2), ""});
+  }
+}
+
+// for_each_sample, each sample seen through the options' layout.
+void for_each_import_sample(const std::string& source, bool with_images, const ImportOptions& o,
+                            const std::map<std::string, std::string>& display, const SampleFn& fn) {
+  if (o.layout != "imagefolder") return for_each_sample(source, with_images, fn);
+  for_each_sample(source, with_images, [&](SampleFiles&& s) {
+    as_imagefolder_sample(s, o, display);
+    fn(std::move(s));
+  });
+}
+
 // ----------------------------------------------------------------------------- metadata
 
 enum class Verdict { kOk, kNoImage, kNoCaption, kBadMetadata, kCorruptImage };
@@ -352,6 +409,10 @@ void check_options(const ImportOptions& o) {
   need(o.channels == 1 || o.channels == 3, fmt::format("--channels must be 1 or 3, got {}", o.channels));
   need(o.test_fraction >= 0.0 && o.test_fraction <= 1.0,
        fmt::format("--test-fraction must be in [0, 1], got {}", o.test_fraction));
+  need(o.layout == "samples" || o.layout == "imagefolder",
+       fmt::format("--layout must be samples or imagefolder, got '{}'", o.layout));
+  need(!o.templates.empty(), "--template: give at least one caption template");
+  for (const auto& t : o.templates) need(t.find("{}") != std::string::npos, fmt::format("--template '{}' has no {{}}", t));
   need(o.threads >= 0 && o.threads <= 1024, fmt::format("--threads must be in [0, 1024], got {}", o.threads));
   need(o.batch_rows >= 1, fmt::format("batch rows must be positive, got {}", o.batch_rows));
 }
@@ -375,8 +436,8 @@ namespace {
 // The second pass, one batch at a time.
 class Importer {
  public:
-  Importer(const ImportOptions& o, const ConceptTable& concepts, int64_t expected)
-      : o_(o), concepts_(concepts), expected_(expected), writer_(o.out), start_(Clock::now()), last_log_(start_) {
+  Importer(const ImportOptions& o, const ConceptTable& concepts, std::vector<std::string> display, int64_t expected)
+      : o_(o), concepts_(concepts), display_(std::move(display)), expected_(expected), writer_(o.out), start_(Clock::now()), last_log_(start_) {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     threads_ = o.threads > 0 ? o.threads : static_cast<int>(std::min(cores, 16u));
     row_bytes_ = o.size * o.size * o.channels;
@@ -406,6 +467,7 @@ class Importer {
                                 report_.first_problems.empty() ? "" : "; first: " + report_.first_problems[0]));
     }
     writer_.set_concepts(concepts_.names, concepts_.parent);
+    if (display_ != concepts_.names) writer_.set_display_names(display_);
     std::string sources;
     for (const auto& s : o_.sources) sources += (sources.empty() ? "" : " ") + s;
     writer_.set_attribute("builder", "hac data import");
@@ -416,7 +478,14 @@ class Importer {
     writer_.set_attribute("test_fraction", fmt::format("{}", o_.test_fraction));
     writer_.set_attribute("split_rule", "test iff top 53 bits of splitmix64(fnv1a64(key) ^ splitmix64(seed)) "
                                         "/ 2^53 < test_fraction");
-    writer_.set_attribute("concept_field", o_.concept_field);
+    writer_.set_attribute("layout", o_.layout);
+    if (o_.layout == "imagefolder") {
+      std::string templates;
+      for (const auto& t : o_.templates) templates += (templates.empty() ? "" : " | ") + t;
+      writer_.set_attribute("caption_templates", templates);
+    } else {
+      writer_.set_attribute("concept_field", o_.concept_field);
+    }
     writer_.set_attribute("resize", "shorter side to image_size (area average when shrinking, bilinear when "
                                     "enlarging), center crop");
     writer_.commit();
@@ -540,6 +609,7 @@ class Importer {
 
   const ImportOptions& o_;
   const ConceptTable& concepts_;
+  std::vector<std::string> display_;  // per concept
   int64_t expected_ = 0, handled_ = 0, row_bytes_ = 0;
   int threads_ = 1;
   DatasetWriter writer_;
@@ -559,8 +629,9 @@ ImportReport import_images(const ImportOptions& opts) {
   // Pass 1: metadata only (images are skipped by seeking), for the concept table and a total.
   std::set<std::string> used;
   int64_t expected = 0;
+  const std::map<std::string, std::string> display = read_display_names(opts.display_names_file);
   for (const std::string& source : opts.sources) {
-    for_each_sample(source, /*with_images=*/false, [&](SampleFiles&& s) {
+    for_each_import_sample(source, /*with_images=*/false, opts, display, [&](SampleFiles&& s) {
       const SampleMeta m = read_meta(s, opts.concept_field);
       ++expected;
       if (m.verdict == Verdict::kOk && m.has_concept) used.insert(m.concept_name);
@@ -571,9 +642,17 @@ ImportReport import_images(const ImportOptions& opts) {
                  opts.sources.size(), concepts.names.size(), opts.size, opts.size, opts.channels);
 
   // Pass 2: decode and write. The writer's destructor deletes the partial file on any throw.
-  Importer importer(opts, concepts, expected);
+  std::vector<std::string> display_names;
+  for (const std::string& c : concepts.names) {
+    const auto it = display.find(c);
+    display_names.push_back(it != display.end()                ? it->second
+                            : opts.layout == "imagefolder" ? folder_display_name(c)
+                                                           : c);
+  }
+  Importer importer(opts, concepts, display_names, expected);
   for (const std::string& source : opts.sources) {
-    for_each_sample(source, /*with_images=*/true, [&](SampleFiles&& s) { importer.add(std::move(s)); });
+    for_each_import_sample(source, /*with_images=*/true, opts, display,
+                           [&](SampleFiles&& s) { importer.add(std::move(s)); });
   }
   ImportReport r = importer.finish();
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

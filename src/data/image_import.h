@@ -17,6 +17,12 @@ namespace runner::data {
 // Samples without an image or caption, with unreadable metadata or an image that does not
 // decode are skipped and counted, never fatal. Tar members of one sample must be adjacent
 // (WebDataset writes them so); a folder is read recursively in key order.
+//
+// layout "imagefolder" (torchvision's ImageFolder: <source>/<class>/<name>.jpg, no caption files):
+// the concept is the first folder below the source; the caption is <key>.txt or "caption" in
+// <key>.json when present, else one of `templates` (picked by the key's hash) with {} replaced by
+// the class's display name. Display names (what captions and zero-shot prompts say): the folder
+// name with '_' as spaces, or a line of `display_names_file`.
 struct ImportOptions {
   std::vector<std::string> sources;  // folders and uncompressed .tar files, in this order
   std::string out;
@@ -26,6 +32,9 @@ struct ImportOptions {
   uint64_t seed = 0;
   std::string concept_field = "subreddit";  // RedCaps' name for the community of a post
   std::string parents_file;          // optional "child<TAB>parent" lines: the concept hierarchy
+  std::string layout = "samples";    // samples (WebDataset-style keys) | imagefolder (class folders)
+  std::vector<std::string> templates = {"a photo of a {}."};  // imagefolder captions
+  std::string display_names_file;    // optional "concept<TAB>display name" lines (/concept_display_names)
   int threads = 0;                   // decoding threads; 0 = the machine's cores, at most 16
   int64_t batch_rows = 256;          // rows decoded and written per step (bounds the memory)
   // Called after each batch is written with the samples handled so far. A hook, so tests can

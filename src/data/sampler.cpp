@@ -152,11 +152,19 @@ std::vector<int64_t> DistributedSampler::batch(int64_t epoch, int64_t b) const {
 
 ForgetRetain split_forget_retain(const std::vector<int32_t>& concepts,
                                  const std::vector<int32_t>& forget, int32_t num_concepts) {
+  return split_forget_retain(concepts, forget, num_concepts, {});
+}
+
+ForgetRetain split_forget_retain(const std::vector<int32_t>& concepts, const std::vector<int32_t>& forget,
+                                 int32_t num_concepts, const std::vector<char>& also_forget) {
   RUNNER_CHECK(num_concepts >= 0, ConfigError,
                fmt::format("split_forget_retain: concept count {} is negative", num_concepts));
-  RUNNER_CHECK(!forget.empty(), ConfigError,
-               "split_forget_retain: no forget concept given (hint: set unlearn.forget_concepts "
-               "to one or more concept names)");
+  RUNNER_CHECK(also_forget.empty() || also_forget.size() == concepts.size(), ConfigError,
+               fmt::format("split_forget_retain: {} row flags for {} samples", also_forget.size(), concepts.size()));
+  const bool flagged = std::any_of(also_forget.begin(), also_forget.end(), [](char f) { return f != 0; });
+  RUNNER_CHECK(!forget.empty() || flagged, ConfigError,
+               "split_forget_retain: no forget concept given (hint: set unlearn.forget to one or more concept "
+               "names, or unlearn.forget_captions to caption keywords)");
   std::vector<char> is_forget(static_cast<size_t>(num_concepts), 0);
   for (int32_t c : forget) {
     RUNNER_CHECK(c >= 0 && c < num_concepts, ConfigError,
@@ -172,8 +180,62 @@ ForgetRetain split_forget_retain(const std::vector<int32_t>& concepts,
                              "(hint: the dataset's concept column does not match its {} concept "
                              "names)",
                              i, c, num_concepts, num_concepts));
-    const bool f = c >= 0 && is_forget[static_cast<size_t>(c)];
+    const bool f = (c >= 0 && is_forget[static_cast<size_t>(c)]) || (!also_forget.empty() && also_forget[i] != 0);
     (f ? out.forget : out.retain).push_back(static_cast<int64_t>(i));
+  }
+  return out;
+}
+
+namespace {
+
+bool word_byte(unsigned char ch) { return std::isalnum(ch) != 0 || ch >= 0x80; }
+
+std::string ascii_lower(std::string s) {
+  for (char& ch : s) {
+    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+  }
+  return s;
+}
+
+std::string trim_blanks(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t");
+  if (a == std::string::npos) return "";
+  return s.substr(a, s.find_last_not_of(" \t") - a + 1);
+}
+
+}  // namespace
+
+bool caption_matches(const std::string& caption, const std::vector<std::string>& keywords) {
+  const std::string text = ascii_lower(caption);
+  for (const std::string& raw : keywords) {
+    const std::string k = ascii_lower(trim_blanks(raw));
+    if (k.empty()) continue;
+    for (size_t at = text.find(k); at != std::string::npos; at = text.find(k, at + 1)) {
+      const bool left = at == 0 || !word_byte(static_cast<unsigned char>(text[at - 1]));
+      const size_t end = at + k.size();
+      const bool right = end == text.size() || !word_byte(static_cast<unsigned char>(text[end]));
+      if (left && right) return true;
+    }
+  }
+  return false;
+}
+
+std::vector<std::string> prompt_names(const std::vector<std::string>& concept_names,
+                                      const std::vector<std::string>& display_names,
+                                      const std::vector<std::string>& overrides) {
+  std::vector<std::string> out = display_names.empty() ? concept_names : display_names;
+  RUNNER_CHECK(out.size() == concept_names.size(), ConfigError,
+               fmt::format("{} display names for {} concepts", out.size(), concept_names.size()));
+  for (const std::string& item : overrides) {
+    const size_t eq = item.find('=');
+    RUNNER_CHECK(eq != std::string::npos && eq > 0 && eq + 1 < item.size(), ConfigError,
+                 fmt::format("eval.display_names: '{}' is not concept=display name", item));
+    const std::string concept_name = item.substr(0, eq);
+    const auto it = std::find(concept_names.begin(), concept_names.end(), concept_name);
+    RUNNER_CHECK(it != concept_names.end(), ConfigError,
+                 fmt::format("eval.display_names: '{}' names no concept of the dataset; its {} concepts are: {}",
+                             concept_name, concept_names.size(), list_names(concept_names)));
+    out[static_cast<size_t>(it - concept_names.begin())] = item.substr(eq + 1);
   }
   return out;
 }

@@ -105,6 +105,17 @@ struct ForgetRetain {
 ForgetRetain split_forget_retain(const std::vector<int32_t>& concepts,
                                  const std::vector<int32_t>& forget, int32_t num_concepts);
 
+// The same with rows forgotten whatever their concept: sample i is also forget when
+// also_forget[i] != 0 (caption keywords, unlearn.forget_captions). `forget` may then be empty as
+// long as some row is flagged. also_forget has one entry per sample.
+ForgetRetain split_forget_retain(const std::vector<int32_t>& concepts, const std::vector<int32_t>& forget,
+                                 int32_t num_concepts, const std::vector<char>& also_forget);
+
+// Whether `caption` contains one of `keywords` as whole words: ASCII letters compared without case,
+// a keyword (a word or a phrase, surrounding blanks ignored) must not be preceded or followed by a
+// letter, digit or non-ASCII byte. "cat" matches "A cat." and "CAT-like", not "catalog" or "bobcat".
+bool caption_matches(const std::string& caption, const std::vector<std::string>& keywords);
+
 // Concept indices of `names` in `concept_names`, in the order first named; duplicates collapse.
 // Names match exactly (case-sensitive). Throws ConfigError naming an unknown name, listing the
 // known ones and pointing out a match that differs only in case; ConfigError when a requested
@@ -124,6 +135,13 @@ std::vector<int32_t> with_descendants(const std::vector<int32_t>& roots,
 std::vector<int32_t> forget_concept_ids(const std::vector<std::string>& names, bool descendants,
                                         const std::vector<std::string>& concept_names,
                                         const std::vector<int32_t>& concept_parent);
+
+// The names zero-shot prompts use for `concept_names`: the dataset's display names (empty = none,
+// else one per concept), then each "concept=display" item of `overrides` (eval.display_names) on
+// top. ConfigError for an item without '=' or naming no concept of the dataset.
+std::vector<std::string> prompt_names(const std::vector<std::string>& concept_names,
+                                      const std::vector<std::string>& display_names,
+                                      const std::vector<std::string>& overrides);
 
 // A seeded sample of min(k, |pool|) elements of `pool` without replacement, ascending; k <= 0
 // keeps the whole pool. Drawn with the generator of DistributedSampler (std::mt19937_64 through

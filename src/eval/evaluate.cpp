@@ -166,6 +166,7 @@ std::vector<int64_t> all_positions(size_t n) {
 struct Context {
   std::string split;                      // eval.split
   std::vector<std::string> names;
+  std::vector<std::string> prompt_names;  // what the zero-shot prompts say (data::prompt_names)
   std::vector<int32_t> parent;            // per concept, -1 = none
   std::set<int32_t> forget;               // the forget concepts
   std::vector<int32_t> candidates;        // concepts with rows in the split: the zero-shot classes
@@ -181,6 +182,29 @@ std::vector<int32_t> forget_concepts(const Request& r, const data::DatasetInfo& 
                                   info.concept_parent);
 }
 
+// unlearn.forget_captions on `split`: one flag per row, set where the caption matches (empty when no
+// keyword is given). Captions are read in pieces, without images.
+std::vector<char> caption_forget_flags(const Request& r, const std::string& split) {
+  const auto& keywords = r.cfg.unlearn.forget_captions;
+  if (keywords.empty()) return {};
+  const int64_t n = static_cast<int64_t>(r.file->concepts(split).size());
+  std::vector<char> flags(static_cast<size_t>(n), 0);
+  constexpr int64_t kPiece = 65536;
+  for (int64_t b = 0; b < n; b += kPiece) {
+    const auto rows = r.file->read_range(split, b, std::min(n, b + kPiece));
+    for (size_t i = 0; i < rows.captions.size(); ++i) {
+      flags[static_cast<size_t>(b) + i] = data::caption_matches(rows.captions[i], keywords) ? 1 : 0;
+    }
+  }
+  return flags;
+}
+
+// Whether row i of a split is a forget row: its concept is forgotten or its caption matched.
+bool is_forget_row(const Context& ctx, const std::vector<int32_t>& concepts, const std::vector<char>& by_caption,
+                   size_t i) {
+  return ctx.forget.count(concepts[i]) > 0 || (!by_caption.empty() && by_caption[i] != 0);
+}
+
 // The evaluated rows (every row of eval.split with a concept, or a seeded sample of them) into
 // s.row, s.concept and s.forget; their caption groups and the zero-shot candidates into the context.
 Context evaluated_rows(const Request& r, Samples& s) {
@@ -189,6 +213,7 @@ Context evaluated_rows(const Request& r, Samples& s) {
   Context ctx;
   ctx.split = ec.split;
   ctx.names = info.concept_names;
+  ctx.prompt_names = data::prompt_names(info.concept_names, info.display_names, ec.display_names);
   ctx.parent = info.concept_parent.empty() ? std::vector<int32_t>(ctx.names.size(), -1) : info.concept_parent;
   const std::vector<int32_t> forget_ids = forget_concepts(r, info);
   ctx.forget.insert(forget_ids.begin(), forget_ids.end());
@@ -206,7 +231,11 @@ Context evaluated_rows(const Request& r, Samples& s) {
   s.row = data::seeded_sample(pool, ec.max_rows, static_cast<uint64_t>(ec.seed));
   s.concept = concepts_of(*r.file, ctx.split, s.row);
   ctx.concept_of_row = s.concept;
-  for (int32_t c : s.concept) s.forget.push_back(static_cast<char>(ctx.forget.count(c) > 0));
+  const std::vector<char> by_caption = caption_forget_flags(r, ctx.split);
+  for (size_t i = 0; i < s.row.size(); ++i) {
+    const bool caption = !by_caption.empty() && by_caption[static_cast<size_t>(s.row[i])] != 0;
+    s.forget.push_back(static_cast<char>(ctx.forget.count(s.concept[i]) > 0 || caption));
+  }
   std::map<std::string, int64_t> group_of;
   const auto captions = r.file->read(ctx.split, s.row, /*with_images=*/false).captions;
   for (size_t i = 0; i < captions.size(); ++i) {
@@ -267,7 +296,7 @@ void hierarchy(models::ContrastiveModelImpl& m, const Context& ctx, const Encode
 ModelValues model_values(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx, const Encoded& e) {
   torch::NoGradGuard no_grad;
   ModelValues v;
-  const at::Tensor classes = class_embeddings(m, r, ctx.names);
+  const at::Tensor classes = class_embeddings(m, r, ctx.prompt_names);
   const at::Tensor curv = m.curvature();
   v.zs_pred = zero_shot(m, ctx, e, classes, curv);
   v.score = to_doubles(pair_scores(m, e));
@@ -320,11 +349,12 @@ struct TrainRows {
 TrainRows encode_train_rows(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx) {
   const config::EvalConfig& ec = r.cfg.eval;
   const auto& train_concepts = r.file->concepts("train");
+  const std::vector<char> by_caption = caption_forget_flags(r, "train");
   std::vector<int64_t> all, retain, forget;
   for (size_t i = 0; i < train_concepts.size(); ++i) {
     if (train_concepts[i] < 0) continue;
     all.push_back(static_cast<int64_t>(i));
-    (ctx.forget.count(train_concepts[i]) ? forget : retain).push_back(static_cast<int64_t>(i));
+    (is_forget_row(ctx, train_concepts, by_caption, i) ? forget : retain).push_back(static_cast<int64_t>(i));
   }
   const uint64_t seed = static_cast<uint64_t>(ec.seed);
   TrainRows t;
@@ -353,9 +383,12 @@ std::string nonmember_split(const Context& ctx) { return ctx.split == "val" ? "v
 // The audit's non-members: a seeded sample of the retain rows of the held-out split.
 std::vector<int64_t> audit_nonmembers(const Request& r, const Context& ctx) {
   const auto& test_concepts = r.file->concepts(nonmember_split(ctx));
+  const std::vector<char> by_caption = caption_forget_flags(r, nonmember_split(ctx));
   std::vector<int64_t> test_retain;
   for (size_t i = 0; i < test_concepts.size(); ++i) {
-    if (test_concepts[i] >= 0 && !ctx.forget.count(test_concepts[i])) test_retain.push_back(static_cast<int64_t>(i));
+    if (test_concepts[i] >= 0 && !is_forget_row(ctx, test_concepts, by_caption, i)) {
+      test_retain.push_back(static_cast<int64_t>(i));
+    }
   }
   return data::seeded_sample(test_retain, r.cfg.eval.audit_rows, static_cast<uint64_t>(r.cfg.eval.seed) + 4);
 }

@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.h"
 #include "core/files.h"
@@ -313,6 +314,50 @@ std::vector<std::string> poincare_figure(const fs::path& dir, const RunRecord& r
 
 }  // namespace
 
+// The loss curves of one run per (model, method variant, curvature): every term of its losses.csv
+// against the step (lr, curvature and logit scale left out), one panel per run. The run shown for
+// each is the completed, non-trial one with the fewest concepts, then the first forget set, original
+// seed and unlearning seed, so the panels are comparable units. At most 20 panels.
+std::vector<std::string> loss_figure(const fs::path& dir, const std::vector<RunRecord>& runs, const std::string& gnuplot) {
+  std::map<std::string, const RunRecord*> pick;
+  auto order = [](const RunRecord& r) { return std::make_tuple(r.concepts, r.forget, r.original_seed, r.seed, r.dir); };
+  for (const auto& r : runs) {
+    if (r.stage == "trial" || r.run_status != train::RunStatus::kCompleted) continue;
+    if (!fs::exists(fs::path(r.abs_dir) / "losses.csv")) continue;
+    const std::string name = r.kind == "unlearn" ? fmt::format("{} {} (c {})", r.model, r.variant, r.curvature)
+                                                 : fmt::format("{} pretraining (c {}, seed {})", r.model, r.curvature, r.original_seed);
+    auto [it, added] = pick.emplace(name, &r);
+    if (!added && order(r) < order(*it->second)) it->second = &r;
+  }
+  if (pick.empty()) return {};
+  std::string body = "set datafile separator ','\nset termoption noenhanced\nset key top right font ',8'\n";
+  const size_t panels = std::min<size_t>(pick.size(), 20);
+  const size_t cols = std::min<size_t>(panels, 4), rows = (panels + cols - 1) / cols;
+  body += fmt::format("set multiplot layout {},{}\nset xlabel 'step'\n", rows, cols);
+  size_t i = 0;
+  for (const auto& [name, r] : pick) {
+    if (i == panels) break;
+    const std::string data = fmt::format("losses_{}.dat", i);
+    const std::string csv = core::read_text_file((fs::path(r->abs_dir) / "losses.csv").string());
+    core::write_file_atomically((dir / data).string(), csv);
+    std::vector<std::string> header;
+    std::stringstream line(csv.substr(0, csv.find('\n')));
+    for (std::string col; std::getline(line, col, ',');) header.push_back(col);
+    std::string plot;
+    for (size_t c = 0; c < header.size(); ++c) {
+      const std::string& h = header[c];
+      if (h == "step" || h == "lr" || h == "curv" || h == "logit_scale") continue;
+      plot += fmt::format("{}'{}' using 1:{} with lines lw {} title '{}'", plot.empty() ? "plot " : ", \\\n    ", data,
+                          c + 1, h == "loss" ? 2 : 1, h);
+    }
+    body += fmt::format("set title '{}'\n{}\n", name, plot.empty() ? "plot 0 notitle" : plot);
+    ++i;
+  }
+  if (pick.size() > panels) core::log_info("collect: {} runs with loss curves; the figure shows the first {}", pick.size(), panels);
+  return render(dir, "losses", body, gnuplot, fmt::format("{},{}", 420 * cols, 320 * rows),
+                fmt::format("{}in,{}in", 4.2 * cols, 3.2 * rows));
+}
+
 std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const std::string& out,
                                        const std::string& gnuplot) {
   if (shell_status(quote(gnuplot) + " --version > /dev/null 2>&1") != 0) {
@@ -382,6 +427,7 @@ std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const
     core::log_info("collect: fewer than 2 MERU curvatures with HAC runs; no curvature figure");
   }
   add(selection_figure(dir, runs, gnuplot));
+  add(loss_figure(dir, runs, gnuplot));
   if (const RunRecord* r = representative(runs)) {
     add(histogram_figure(dir, *r, gnuplot));
     add(poincare_figure(dir, *r, gnuplot));

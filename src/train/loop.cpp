@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/lock.h"
+#include "core/sha256.h"
 #include "core/log.h"
 #include "data/loader.h"
 #include "geometry/lorentz.h"
@@ -57,8 +58,10 @@ class Run {
  public:
   Run(const config::Config& cfg, comm::CommPtr comm, const RunInfo& info, bool unlearning)
       : cfg_(cfg), comm_(std::move(comm)), info_(info), unlearning_(unlearning),
-        dir_(cfg.output.dir), ckpt_dir_((fs::path(cfg.output.dir) / "checkpoints").string()),
-        result_((fs::path(cfg.output.dir) / "result.json").string()), hash_(config::semantic_hash(cfg)) {}
+        dir_(config::run_dir(cfg)), ckpt_dir_((fs::path(dir_) / "checkpoints").string()),
+        result_((fs::path(dir_) / "result.json").string()), hash_(config::semantic_hash(cfg)) {
+    cfg_.output.dir = dir_;  // config.yaml and result.json name the directory actually used
+  }
 
   int run();
   // Writes FAILED with the first line of `what` (never throws: the original error matters).
@@ -77,6 +80,8 @@ class Run {
   void log_step(int64_t step, double lr, const std::vector<std::string>& names, const std::vector<double>& values,
                 double step_s);
   void open_loss_log(int64_t resumed_step);
+  void write_forget_rows() const;
+  json input_digests() const;
   void preflight_evaluation() const;
 
   config::Config cfg_;
@@ -135,17 +140,68 @@ void Run::start_result() {
   result_.set_string("config", config::to_yaml(cfg_));
   json prov;
   prov["git_commit"] = core::git_commit();
+  if (const std::string diff = core::git_diff(); !diff.empty()) {
+    // A dirty build: what differed from the commit, beside result.json.
+    if (rank0()) core::write_file_atomically((fs::path(dir_) / "git.diff").string(), diff);
+    prov["git_diff"] = "git.diff";
+  }
+  prov["sha256"] = input_digests();
   prov["command"] = info_.command;
   prov["versions"] = info_.versions;
   prov["world_size"] = comm_->world_size();
   prov["backend"] = comm_->backend();
   prov["device"] = cfg_.dist.device;
+  prov["device_model"] = device_model(cfg_.dist.device);
   prov["threads_per_rank"] = at::get_num_threads();
   prov["hosts"] = gather_hosts(comm_);
   prov["slurm"] = json::parse(slurm_json());
   result_.set_json("provenance", prov.dump());
   result_.set_json("metrics", "{}");
   if (!info_.labels.empty()) result_.set_json("labels", json(info_.labels).dump());
+}
+
+// SHA-256 of the files the run reads its data and weights from, comparable with `sha256sum`
+// (rank 0 only; cached per file version, core::sha256_file).
+json Run::input_digests() const {
+  json out = json::object();
+  if (!rank0()) return out;
+  auto add = [&](const char* key, const std::string& path) {
+    if (path.empty()) return;
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    if (!ec && size > (1ull << 30)) core::log_info("hashing {} ({:.1f} GB) for provenance", path, size / 1e9);
+    out[key] = {{"path", path}, {"sha256", core::sha256_file(path)}};
+  };
+  add("data.file", cfg_.data.file);
+  if (unlearning_) add("unlearn.original", cfg_.unlearn.original);
+  else add("model.init", cfg_.model.init);
+  return out;
+}
+
+// A CSV field in double quotes, inner quotes doubled (RFC 4180).
+std::string csv_quoted(const std::string& text) {
+  std::string out = "\"";
+  for (char ch : text) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+// forget_rows.csv: every forget row of the train split (positions as the run sees the split), its
+// concept and whether its caption matched unlearn.forget_captions.
+void Run::write_forget_rows() const {
+  const auto& concepts = s_.file->concepts("train");
+  const auto captions = s_.file->read("train", s_.forget_rows, /*with_images=*/false).captions;
+  std::string out = "row,concept,caption_match,caption\n";
+  for (size_t i = 0; i < s_.forget_rows.size(); ++i) {
+    const int64_t r = s_.forget_rows[i];
+    const int32_t c = concepts[static_cast<size_t>(r)];
+    const bool match = std::binary_search(s_.caption_rows.begin(), s_.caption_rows.end(), r);
+    const std::string name = c < 0 ? std::string() : s_.file->info().concept_names[static_cast<size_t>(c)];
+    out += fmt::format("{},{},{},{}\n", r, csv_quoted(name), match ? 1 : 0, csv_quoted(captions[i]));
+  }
+  core::write_file_atomically((fs::path(dir_) / "forget_rows.csv").string(), out);
 }
 
 models::Checkpoint Run::checkpoint_of(int64_t step, const AdamW* opt) const {
@@ -391,6 +447,14 @@ int Run::run() {
     forget["forget_rows"] = s_.forget_size;
     forget["retain_rows"] = s_.retain_size;
     forget["beta_eff"] = s_.ctx.beta_eff;
+    if (!cfg_.unlearn.forget_captions.empty()) {
+      // The rows the keywords chose, for anyone who checks the forget set: forget_rows.csv.
+      forget["captions"] = cfg_.unlearn.forget_captions;
+      forget["caption_rows"] = s_.caption_rows.size();
+      forget["caption_only_rows"] = s_.caption_only_rows;
+      forget["rows_file"] = "forget_rows.csv";
+      if (rank0()) write_forget_rows();
+    }
     if (!s_.partners_used.empty()) {
       forget["partners"] = s_.partners_used;
       forget["partner_same_caption"] = s_.partner_same_caption;

@@ -78,6 +78,24 @@ std::string slurm_json() {
   return j.dump();
 }
 
+std::string device_model(const std::string& device) {
+  if (device == "cpu") {
+    std::ifstream in("/proc/cpuinfo");
+    std::string line, model;
+    int cpus = 0;
+    while (std::getline(in, line)) {
+      if (line.rfind("processor", 0) == 0) ++cpus;
+      if (model.empty() && line.rfind("model name", 0) == 0) {
+        const size_t colon = line.find(':');
+        if (colon != std::string::npos) model = line.substr(line.find_first_not_of(" \t", colon + 1));
+      }
+    }
+    if (model.empty()) return "unknown";
+    return cpus > 0 ? model + " (" + std::to_string(cpus) + " logical CPUs)" : model;
+  }
+  return "unknown";
+}
+
 double peak_rss_mb() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);

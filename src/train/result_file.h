@@ -38,6 +38,9 @@ class ResultFile {
 
 // Environment facts for provenance: Slurm ids when present, as a JSON object text.
 std::string slurm_json();
+// What the run's device is: for "cpu" the CPU's model name from /proc/cpuinfo and the count of
+// logical CPUs; "unknown" when nothing says, and for any other device.
+std::string device_model(const std::string& device);
 // Peak resident set size of this process in MB (getrusage).
 double peak_rss_mb();
 

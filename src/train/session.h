@@ -47,6 +47,9 @@ struct Session {
   double partner_same_caption = 0.0;    // share of forget rows whose stand-in caption equals their own
   std::vector<std::string> forget_concepts;  // resolved names, descendants included
   int64_t forget_size = 0, retain_size = 0;
+  // unlearn.forget_captions: train rows whose caption matches, and those of them outside the forget concepts.
+  std::vector<int64_t> caption_rows;  // ascending
+  int64_t caption_only_rows = 0;
 
   // Optimization.
   int64_t steps = 0, warmup = 0;

@@ -1,5 +1,6 @@
 // Building a run from its config: dataset, tokenizer, models, method, forget sets, partners.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <numeric>
@@ -106,18 +107,45 @@ void make_partners(Session& s, const data::ForgetRetain& fr) {
 void make_forget_sets(Session& s) {
   const config::UnlearnConfig& u = s.cfg.unlearn;
   const data::DatasetInfo& info = s.file->info();
-  RUNNER_CHECK(!u.forget.empty(), ConfigError, "unlearn.forget: no concept named (give one or several names)");
+  RUNNER_CHECK(!u.forget.empty() || !u.forget_captions.empty(), ConfigError,
+               "unlearn.forget: no concept named (give one or several names, or caption keywords in "
+               "unlearn.forget_captions)");
   const std::vector<int32_t> ids =
-      data::forget_concept_ids(u.forget, u.forget_descendants, info.concept_names, info.concept_parent);
+      u.forget.empty() ? std::vector<int32_t>{}
+                       : data::forget_concept_ids(u.forget, u.forget_descendants, info.concept_names, info.concept_parent);
   for (int32_t c : ids) s.forget_concepts.push_back(info.concept_names.at(static_cast<size_t>(c)));
-  const auto fr = data::split_forget_retain(s.file->concepts("train"), ids,
-                                            static_cast<int32_t>(info.concept_names.size()));
+  const std::vector<int32_t>& concepts = s.file->concepts("train");
+  std::vector<char> by_caption;
+  if (!u.forget_captions.empty()) {
+    // Caption keywords: read the train captions in pieces (no images) and flag the rows that match.
+    const int64_t n = static_cast<int64_t>(concepts.size());
+    by_caption.assign(concepts.size(), 0);
+    constexpr int64_t kPiece = 65536;
+    for (int64_t b = 0; b < n; b += kPiece) {
+      const auto rows = s.file->read_range("train", b, std::min(n, b + kPiece));
+      for (size_t i = 0; i < rows.captions.size(); ++i) {
+        by_caption[static_cast<size_t>(b) + i] = data::caption_matches(rows.captions[i], u.forget_captions) ? 1 : 0;
+      }
+    }
+    for (size_t i = 0; i < by_caption.size(); ++i) {
+      if (!by_caption[i]) continue;
+      s.caption_rows.push_back(static_cast<int64_t>(i));
+      const int32_t c = concepts[i];
+      if (c < 0 || std::find(ids.begin(), ids.end(), c) == ids.end()) ++s.caption_only_rows;
+    }
+    core::log_info("unlearn.forget_captions [{}]: {} train rows match ({} of them not in a forget concept)",
+                   fmt::join(u.forget_captions, ", "), s.caption_rows.size(), s.caption_only_rows);
+  }
+  RUNNER_CHECK(!ids.empty() || !s.caption_rows.empty(), ConfigError,
+               fmt::format("unlearn.forget_captions: keywords [{}] select no rows of {}/train",
+                           fmt::join(u.forget_captions, ", "), info.path));
+  const auto fr = data::split_forget_retain(concepts, ids, static_cast<int32_t>(info.concept_names.size()), by_caption);
   s.forget_rows = fr.forget;
   s.forget_size = static_cast<int64_t>(fr.forget.size());
   s.retain_size = static_cast<int64_t>(fr.retain.size());
   RUNNER_CHECK(s.forget_size > 0, ConfigError,
-               fmt::format("unlearn.forget: concepts [{}] have no rows in {}/train", fmt::join(u.forget, ", "),
-                           info.path));
+               fmt::format("unlearn.forget: concepts [{}] and caption keywords [{}] select no rows of {}/train",
+                           fmt::join(u.forget, ", "), fmt::join(u.forget_captions, ", "), info.path));
   switch (s.method->rows()) {
     case unlearn::Rows::kAll: break;
     case unlearn::Rows::kRetain: s.subset = fr.retain; break;

@@ -48,7 +48,7 @@ for f in table_paired.md claims.md table_hierarchy.md table_parts.md; do
   [ -s "$dir/results/study_small/collected/$f" ] || fail "$f missing"
 done
 grep -q "| HAC forgets more than AC |" "$dir/results/study_small/collected/claims.md" || fail "claims.md lacks claim 1"
-for f in acc_vs_concepts acc_vs_curvature dist0_hist poincare selection; do
+for f in acc_vs_concepts acc_vs_curvature dist0_hist poincare selection losses; do
   [ -s "$dir/results/study_small/collected/figures/$f.png" ] || fail "figure $f.png missing"
 done
 # The full study and the paper's study expand here (the paper's needs a cluster to run).

@@ -74,9 +74,11 @@ assert len(m['points']) == 8 and all(p['status'] == 'COMPLETED' for p in m['poin
 t=$dir/results/t/collected
 grep -q "| meru | ft |" "$t/table_main.md" && grep -q "| meru | hac |" "$t/table_main.md" || fail "table: $(cat "$t/table_main.md")"
 grep -q "forget@2" "$t/table_main.md" || fail "table lacks the 2-concept columns"
-for f in acc_vs_concepts.png acc_vs_concepts.pdf dist0_hist.png poincare.png; do
+for f in acc_vs_concepts.png acc_vs_concepts.pdf dist0_hist.png poincare.png losses.png losses.pdf; do
   [ -s "$t/figures/$f" ] || fail "figure $f missing"
 done
+# The loss figure's data are the chosen runs' losses.csv, one per (model, method): here ft and hac.
+grep -q "meru hac" "$t/figures/losses.gp" && grep -q "meru ft" "$t/figures/losses.gp" || fail "losses.gp: $(grep title "$t/figures/losses.gp")"
 cp "$t/table_main.md" "$dir/table1.md"; cp "$t/results_long.csv" "$dir/long1.csv"
 "$hac" collect "$dir/results/t" >/dev/null 2>&1
 cmp -s "$t/table_main.md" "$dir/table1.md" && cmp -s "$t/results_long.csv" "$dir/long1.csv" || fail "collect is not idempotent"

@@ -102,4 +102,69 @@ done
 [ -n "$(alphas "$dir/whole/model.pt")" ] || fail "checkpoint inspect shows no alphas"
 [ "$(alphas "$dir/hf_true/model.pt")" = "$(alphas "$dir/whole/model.pt")" ] || fail "freeze_alphas: the alphas moved"
 [ "$(alphas "$dir/hf_false/model.pt")" != "$(alphas "$dir/whole/model.pt")" ] || fail "without freeze_alphas the alphas did not move"
+
+# 8. Provenance: the SHA-256 of the dataset and of the original equal sha256sum's, the device model
+#    is named, a dirty build stores its diff; recomputed without the cache, the same digests.
+json_get() { python3 -c "import json,sys; d=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split('/'): d=d[k]
+print(d)" "$1" "$2"; }
+data_sha=$(sha256sum "$dir/fm.h5" | cut -c1-64) orig_sha=$(sha256sum "$dir/whole/model.pt" | cut -c1-64)
+[ "$(json_get "$dir/u_hac/result.json" provenance/sha256/data.file/sha256)" = "$data_sha" ] || fail "dataset SHA-256 differs from sha256sum"
+[ "$(json_get "$dir/u_hac/result.json" provenance/sha256/unlearn.original/sha256)" = "$orig_sha" ] || fail "original SHA-256 differs from sha256sum"
+[ "$(json_get "$dir/whole/result.json" provenance/sha256/data.file/sha256)" = "$data_sha" ] || fail "pretraining: dataset SHA-256"
+[ -n "$(json_get "$dir/whole/result.json" provenance/device_model)" ] || fail "no device model"
+HAC_NO_HASH_CACHE=1 "$hac" unlearn "$dir/train.yaml" --set unlearn.original="$dir/whole/model.pt" --set unlearn.method=none \
+  --set "unlearn.forget=[sandal]" --set output.dir="$dir/nocache" >/dev/null 2>&1 || fail "uncached run exited $?"
+[ "$(json_get "$dir/nocache/result.json" provenance/sha256/unlearn.original/sha256)" = "$orig_sha" ] || fail "uncached digest differs"
+if json_get "$dir/whole/result.json" provenance/git_commit | grep -q -- '-dirty$'; then
+  [ -s "$dir/whole/git.diff" ] && [ "$(json_get "$dir/whole/result.json" provenance/git_diff)" = git.diff ] \
+    || fail "a dirty build stored no git.diff"
+else
+  [ ! -e "$dir/whole/git.diff" ] || fail "a clean build stored a git.diff"
+fi
+
+# 9. Without output.dir a run writes to results/runs/<run id> under the working directory, the
+#    directory `hac config` names.
+mkdir -p "$dir/cwd"
+id_line=$(cd "$dir/cwd" && "$hac" config "$dir/train.yaml" --set unlearn.original="$dir/whole/model.pt" \
+  --set unlearn.method=none --set "unlearn.forget=[sandal]" | head -n 1)
+run_id=$(sed -E 's/^# run id ([0-9a-f]{16});.*/\1/' <<<"$id_line")
+grep -q "run directory results/runs/$run_id" <<<"$id_line" || fail "hac config does not name the run directory: $id_line"
+(cd "$dir/cwd" && "$hac" unlearn "$dir/train.yaml" --set unlearn.original="$dir/whole/model.pt" --set unlearn.method=none \
+  --set "unlearn.forget=[sandal]" >/dev/null 2>&1) || fail "default-dir run exited $?"
+grep -q '"status": "COMPLETED"' "$dir/cwd/results/runs/$run_id/result.json" || fail "no run in results/runs/$run_id"
+[ -s "$dir/cwd/results/runs/$run_id/run.log" ] || fail "the default-dir run wrote no run.log"
+
+# 10. A forget set by caption keywords: exactly the train rows whose caption contains "sneaker" as a
+#     word (h5py counts them independently), recorded in forget_rows.csv and result.json.
+"$mpirun" -np 2 "$hac" unlearn "$dir/train.yaml" --set unlearn.original="$dir/whole/model.pt" --set unlearn.method=hac \
+  --set "unlearn.forget=[]" --set "unlearn.forget_captions=[Sneaker]" --set unlearn.steps=2 \
+  --set output.dir="$dir/kw" >"$dir/kw.log" 2>&1 || { fail "keyword forget set exited $?"; tail -n 5 "$dir/kw.log"; }
+grep -q '"status": "COMPLETED"' "$dir/kw/result.json" || fail "keyword run: not COMPLETED"
+kw_rows=$(json_get "$dir/kw/result.json" forget/caption_rows)
+[ "$kw_rows" -gt 0 ] && [ "$kw_rows" = "$(json_get "$dir/kw/result.json" forget/forget_rows)" ] || fail "keyword rows: $kw_rows"
+[ "$(($(wc -l <"$dir/kw/forget_rows.csv") - 1))" = "$kw_rows" ] || fail "forget_rows.csv does not list $kw_rows rows"
+if /usr/bin/python3 -c "import h5py" 2>/dev/null; then
+  want=$(/usr/bin/python3 -c "
+import h5py, re, sys
+caps = h5py.File(sys.argv[1], 'r')['train/captions'][:]
+rows = [i for i, c in enumerate(caps) if re.search(r'(?<![A-Za-z0-9\x80-\xff])sneaker(?![A-Za-z0-9\x80-\xff])', c.decode().lower())]
+print(' '.join(map(str, rows)))" "$dir/fm.h5")
+  got=$(tail -n +2 "$dir/kw/forget_rows.csv" | cut -d, -f1 | tr '\n' ' ' | sed 's/ $//')
+  [ "$got" = "$want" ] || fail "keyword rows differ from h5py's: $(head -c 200 <<<"$got") vs $(head -c 200 <<<"$want")"
+fi
+check "keywords matching nothing" 2 "select no rows" -- "$hac" unlearn "$dir/train.yaml" \
+  --set unlearn.original="$dir/whole/model.pt" --set "unlearn.forget=[]" --set "unlearn.forget_captions=[zebra]" \
+  --set output.dir="$dir/kw0"
+
+# 11. Display names: a config item renames a concept in the prompts (the zero-shot numbers move, the
+#     rest stays); an item naming no concept exits 2 naming it.
+"$hac" eval "$dir/train.yaml" --model "$dir/whole/model.pt" --set output.dir="$dir/dn0" >/dev/null 2>&1 || fail "eval exited $?"
+"$hac" eval "$dir/train.yaml" --model "$dir/whole/model.pt" --set output.dir="$dir/dn1" \
+  --set "eval.display_names=[sandal=flip flop, sneaker=running shoe, bag=handbag]" >/dev/null 2>&1 || fail "eval with display names exited $?"
+# The per-row predictions move with the prompts (eval/samples.csv), while the pair scores do not.
+! cmp -s "$dir/dn0/eval/samples.csv" "$dir/dn1/eval/samples.csv" \
+  || fail "display names did not change the prompts"
+check "display name of no concept" 2 "'sandals' names no concept" -- "$hac" eval "$dir/train.yaml" \
+  --model "$dir/whole/model.pt" --set output.dir="$dir/dn2" --set "eval.display_names=[sandals=x]"
 finish

@@ -19,7 +19,7 @@
 namespace runner::config {
 namespace {
 
-constexpr size_t kFieldCount = 73;  // every field of every section in config.h
+constexpr size_t kFieldCount = 75;  // every field of every section in config.h
 
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }  // bits, so -0.0 != 0.0
 template <class T>
@@ -43,7 +43,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   RUNNER_FIELD(train, beta1); RUNNER_FIELD(train, beta2); RUNNER_FIELD(train, eps);
   RUNNER_FIELD(train, warmup_steps); RUNNER_FIELD(train, entail_weight); RUNNER_FIELD(train, seed);
   RUNNER_FIELD(train, checkpoint_every); RUNNER_FIELD(train, keep_checkpoints); RUNNER_FIELD(train, log_every);
-  RUNNER_FIELD(unlearn, method); RUNNER_FIELD(unlearn, original); RUNNER_FIELD(unlearn, forget);
+  RUNNER_FIELD(unlearn, method); RUNNER_FIELD(unlearn, original); RUNNER_FIELD(unlearn, forget); RUNNER_FIELD(unlearn, forget_captions);
   RUNNER_FIELD(unlearn, forget_descendants); RUNNER_FIELD(unlearn, steps); RUNNER_FIELD(unlearn, lr);
   RUNNER_FIELD(unlearn, weight_decay); RUNNER_FIELD(unlearn, warmup_steps); RUNNER_FIELD(unlearn, curv_learn);
   RUNNER_FIELD(unlearn, alpha); RUNNER_FIELD(unlearn, partners); RUNNER_FIELD(unlearn, beta); RUNNER_FIELD(unlearn, beta_scaled);
@@ -54,7 +54,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   RUNNER_FIELD(unlearn, pos_margin_ratio); RUNNER_FIELD(unlearn, entcal_aperture); RUNNER_FIELD(unlearn, norm_retain);
   RUNNER_FIELD(unlearn, norm_scaled); RUNNER_FIELD(unlearn, freeze_alphas);
   RUNNER_FIELD(eval, enabled); RUNNER_FIELD(eval, split); RUNNER_FIELD(eval, max_rows);
-  RUNNER_FIELD(eval, templates); RUNNER_FIELD(eval, batch_size); RUNNER_FIELD(eval, audit_rows);
+  RUNNER_FIELD(eval, templates); RUNNER_FIELD(eval, display_names); RUNNER_FIELD(eval, batch_size); RUNNER_FIELD(eval, audit_rows);
   RUNNER_FIELD(eval, retrain); RUNNER_FIELD(eval, knn_k); RUNNER_FIELD(eval, knn_bank_rows);
   RUNNER_FIELD(eval, cka_rows); RUNNER_FIELD(eval, embedding_rows); RUNNER_FIELD(eval, seed);
   RUNNER_FIELD(dist, threads); RUNNER_FIELD(dist, device);
@@ -98,6 +98,7 @@ Config unusual_config() {
   c.unlearn.method = "ac";
   c.unlearn.original = "C:\\models\\orig: v1.pt";
   c.unlearn.forget = {"dog", "hot dog", "null", "a,b", "[x]", "\xc3\xbcnicode", "tab\there", "~", "-1"};
+  c.unlearn.forget_captions = {"hot dog", "cat"};
   c.unlearn.forget_descendants = false;
   c.unlearn.steps = 0;
   c.unlearn.lr = 0.1 + 0.2;  // 0.30000000000000004
@@ -128,6 +129,7 @@ Config unusual_config() {
   c.eval.split = "train";
   c.eval.max_rows = 77;
   c.eval.templates = {"{}: \"quoted\", #not a comment", "a photo of a {}."};
+  c.eval.display_names = {"dog=a dog", "hot dog=sausage in a bun"};
   c.eval.batch_size = 9;
   c.eval.audit_rows = 5;
   c.eval.retrain = "results/x/retrain run/model.pt";
@@ -415,7 +417,30 @@ TEST(ConfigValidate, BoundariesThatAreAllowed) {
 TEST(ConfigHash, PinnedForTheDefaultConfig) {
   // Changes only when a semantic field or its default changes; then update the pin on purpose
   // (every run id changes with it).
-  EXPECT_EQ(semantic_hash(Config{}), "62a3f00027b226f8");  // since the bounded push and norm forms
+  EXPECT_EQ(semantic_hash(Config{}), "eda571e89d6ef26c");  // since unlearn.forget_captions
+}
+
+// Without output.dir a run writes to results/runs/<run id>: hand-launched runs never share a folder.
+TEST(ConfigDefaults, RunDirectoryIsPerRunId) {
+  Config c;
+  EXPECT_EQ(c.output.dir, "");
+  EXPECT_EQ(run_dir(c), "results/runs/" + semantic_hash(c));
+  c.unlearn.steps = 7;
+  EXPECT_EQ(run_dir(c), "results/runs/" + semantic_hash(c));
+  EXPECT_NE(run_dir(c), run_dir(Config{}));
+  c.output.dir = "mine";
+  EXPECT_EQ(run_dir(c), "mine");
+}
+
+TEST(ConfigValues, KeywordsAndDisplayNamesAreChecked) {
+  EXPECT_NE(config_error("unlearn:\n  forget_captions: [cat, \" \"]\n").find("unlearn.forget_captions"),
+            std::string::npos);
+  EXPECT_NE(config_error("eval:\n  display_names: [dogpictures]\n").find("concept=display name"), std::string::npos);
+  EXPECT_NE(config_error("eval:\n  display_names: [=dog]\n").find("eval.display_names"), std::string::npos);
+  const Config c = parse_config("", "a.yaml", {"eval.display_names=[dogpictures=dog, cats=a cat]",
+                                                "unlearn.forget_captions=['hot dog']"});
+  EXPECT_EQ(c.eval.display_names, (std::vector<std::string>{"dogpictures=dog", "cats=a cat"}));
+  EXPECT_EQ(c.unlearn.forget_captions, (std::vector<std::string>{"hot dog"}));
 }
 
 TEST(ConfigHash, IgnoresOutputAndLoggingKeys) {

@@ -91,6 +91,40 @@ TEST(Dataset, WriteThenReadRowsInAnyOrder) {
   std::remove(path.c_str());
 }
 
+// /concept_display_names: written when given, read back, shown by `hac data info`; a count that
+// does not match the concept names is refused at commit.
+TEST(Dataset, DisplayNamesRoundTripAndAreChecked) {
+  Written train = make_rows(8, 3, 3), test = make_rows(4, 3, 4);
+  const std::string path = temp_path("display.h5");
+  {
+    DatasetWriter w(path);
+    w.append("train", train.images, train.captions, train.concepts);
+    w.append("test", test.images, test.captions, test.concepts);
+    w.set_concepts({"sandal", "sneaker", "footwear"}, {2, 2, -1});
+    w.set_display_names({"flip flop", "sneaker", "shoes"});
+    w.commit();
+  }
+  auto f = DatasetFile::open(path);
+  EXPECT_EQ(f->info().display_names, (std::vector<std::string>{"flip flop", "sneaker", "shoes"}));
+  const std::string text = describe_dataset(*f);
+  EXPECT_NE(text.find("(prompts: \"flip flop\")"), std::string::npos) << text;
+  EXPECT_EQ(text.find("(prompts: \"sneaker\")"), std::string::npos) << text;  // equal names are not repeated
+  std::remove(path.c_str());
+  // Without display names the field stays empty (prompts use the concept names).
+  const std::string plain = write_file("plain.h5", train, test);
+  EXPECT_TRUE(DatasetFile::open(plain)->info().display_names.empty());
+  std::remove(plain.c_str());
+
+  const std::string bad = temp_path("display_bad.h5");
+  DatasetWriter w(bad);
+  w.append("train", train.images, train.captions, train.concepts);
+  w.append("test", test.images, test.captions, test.concepts);
+  w.set_concepts({"sandal", "sneaker", "footwear"}, {2, 2, -1});
+  w.set_display_names({"flip flop"});
+  EXPECT_THROW(w.commit(), IoError);
+  EXPECT_FALSE(exists(bad));
+}
+
 // data.val_fraction: "val" is a stratified, seeded part of the file's train split, "train" the
 // rest; both read the file's rows, test is untouched, and the same seed gives the same rows.
 TEST(Dataset, ValidationSplitIsCarvedFromTrainDisjointAndStable) {

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "data/dataset.h"
 #include "data/image_import.h"
 #include "import_fixtures.h"
@@ -359,6 +360,72 @@ TEST(Import, ManyThreadsGiveTheSameFileAsOne) {
     EXPECT_EQ(ra.captions, rb.captions);  // same order too
     EXPECT_EQ(ra.concepts, rb.concepts);
   }
+}
+
+// torchvision's ImageFolder layout: class = the first folder, captions from the templates with the
+// class's display name (or the sample's own .txt), display names stored for the prompts.
+TEST(Import, ImageFolderTreeClassesCaptionsAndDisplayNames) {
+  TempDir dir;
+  const std::string src = dir / "tree";
+  write_file(src + "/golden_retriever/a.jpg", encode_jpeg(random_image(20, 24, 3, 1)));
+  write_file(src + "/golden_retriever/b.JPEG", encode_jpeg(random_image(24, 20, 3, 2)));
+  write_file(src + "/tabby_cat/c.jpg", encode_jpeg(random_image(16, 16, 3, 3)));
+  write_file(src + "/tabby_cat/c.txt", "my own caption\n");
+  write_file(src + "/tabby_cat/more/d.jpg", encode_jpeg(random_image(16, 16, 3, 4)));
+  write_file(src + "/loose.jpg", encode_jpeg(random_image(16, 16, 3, 5)));  // no class folder, no caption
+  ImportOptions o;
+  o.sources = {src};
+  o.out = dir / "folder.h5";
+  o.size = kSide;
+  o.test_fraction = 0.0;
+  o.layout = "imagefolder";
+  o.templates = {"a photo of a {}.", "an image showing a {}"};
+  const ImportReport r = import_images(o);
+  EXPECT_EQ(r.train, 4);
+  EXPECT_EQ(r.no_caption, 1);
+  EXPECT_EQ(r.concept_names, (std::vector<std::string>{"golden_retriever", "tabby_cat"}));
+  auto caption_for = [&](const std::string& key, const std::string& name) {
+    const std::string& t = o.templates[core::fnv1a64(key) % o.templates.size()];
+    return t.substr(0, t.find("{}")) + name + t.substr(t.find("{}") + 2);
+  };
+  std::map<std::string, std::string> want = {{caption_for("golden_retriever/a", "golden retriever"), "golden_retriever"},
+                                             {caption_for("golden_retriever/b", "golden retriever"), "golden_retriever"},
+                                             {"my own caption", "tabby_cat"},
+                                             {caption_for("tabby_cat/more/d", "tabby cat"), "tabby_cat"}};
+  auto file = DatasetFile::open(o.out);
+  EXPECT_EQ(file->info().display_names, (std::vector<std::string>{"golden retriever", "tabby cat"}));
+  EXPECT_EQ(file->info().attributes.at("layout"), "imagefolder");
+  const Rows rows = file->read_range("train", 0, 4);
+  std::map<std::string, std::string> got;
+  for (size_t i = 0; i < rows.captions.size(); ++i) {
+    got.emplace(rows.captions[i], file->info().concept_names.at(static_cast<size_t>(rows.concepts[i])));
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(rows.images.sizes(), (at::IntArrayRef{4, kSide, kSide, 3}));
+
+  // A display names file renames a class in captions and prompts; a malformed one is named.
+  write_file(dir / "names.tsv", "# concept<TAB>display\ntabby_cat\tcat\n");
+  o.display_names_file = dir / "names.tsv";
+  o.out = dir / "named.h5";
+  import_images(o);
+  auto named = DatasetFile::open(o.out);
+  EXPECT_EQ(named->info().display_names, (std::vector<std::string>{"golden retriever", "cat"}));
+  const Rows nrows = named->read_range("train", 0, 4);
+  EXPECT_NE(std::find(nrows.captions.begin(), nrows.captions.end(), caption_for("tabby_cat/more/d", "cat")),
+            nrows.captions.end());
+  write_file(dir / "bad.tsv", "tabby_cat cat\n");
+  o.display_names_file = dir / "bad.tsv";
+  o.out = dir / "bad.h5";
+  try {
+    import_images(o);
+    ADD_FAILURE() << "a malformed display names file was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("bad.tsv:1"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(exists(o.out));
+  o.display_names_file.clear();
+  o.layout = "folders";
+  EXPECT_THROW(import_images(o), ConfigError);
 }
 
 }  // namespace

@@ -282,6 +282,54 @@ TEST(ForgetRetain, BadInputsThrow) {
   EXPECT_THROW(split_forget_retain({0, -2}, {0}, 2), IoError);
 }
 
+// ---- caption keywords (unlearn.forget_captions) and display names ----
+
+TEST(CaptionKeywords, WholeWordsAndPhrasesWithoutCase) {
+  const std::vector<std::string> cat{"cat"};
+  EXPECT_TRUE(caption_matches("A cat.", cat));
+  EXPECT_TRUE(caption_matches("CAT-like shoes", cat));
+  EXPECT_TRUE(caption_matches("cat", cat));
+  EXPECT_TRUE(caption_matches("my cat", {"  Cat "}));  // blanks around a keyword are ignored
+  EXPECT_FALSE(caption_matches("a catalog", cat));
+  EXPECT_FALSE(caption_matches("a bobcat", cat));
+  EXPECT_FALSE(caption_matches("cats", cat));               // whole words: a plural is another word
+  EXPECT_FALSE(caption_matches("cat\xc3\xa9", cat));         // a non-ASCII letter continues the word
+  EXPECT_FALSE(caption_matches("catcat cat9", cat));
+  EXPECT_TRUE(caption_matches("catcat and cat", cat));      // a later occurrence counts
+  EXPECT_TRUE(caption_matches("an ankle boot, black", {"ankle boot"}));
+  EXPECT_FALSE(caption_matches("an ankle  boot", {"ankle boot"}));
+  EXPECT_TRUE(caption_matches("dog and bird", {"cat", "bird"}));
+  EXPECT_FALSE(caption_matches("anything", {}));
+  EXPECT_FALSE(caption_matches("anything", {" "}));
+}
+
+TEST(CaptionKeywords, FlaggedRowsJoinTheForgetSetWhateverTheirConcept) {
+  const std::vector<int32_t> concepts{0, 1, -1, 2, 1, 0};
+  const std::vector<char> flags{0, 0, 1, 1, 0, 0};
+  const auto both = split_forget_retain(concepts, {1}, 3, flags);
+  EXPECT_EQ(both.forget, (std::vector<int64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(both.retain, (std::vector<int64_t>{0, 5}));
+  const auto only = split_forget_retain(concepts, {}, 3, flags);  // keywords alone
+  EXPECT_EQ(only.forget, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(only.retain, (std::vector<int64_t>{0, 1, 4, 5}));
+  EXPECT_THROW(split_forget_retain(concepts, {}, 3, std::vector<char>(6, 0)), ConfigError);  // nothing selected
+  EXPECT_THROW(split_forget_retain(concepts, {1}, 3, std::vector<char>(5, 0)), ConfigError);  // wrong length
+}
+
+TEST(DisplayNames, DatasetNamesThenConfigItems) {
+  const std::vector<std::string> names{"dogpictures", "cats", "ankle_boot"};
+  EXPECT_EQ(prompt_names(names, {}, {}), names);
+  EXPECT_EQ(prompt_names(names, {"dog", "cat", "ankle boot"}, {}),
+            (std::vector<std::string>{"dog", "cat", "ankle boot"}));
+  EXPECT_EQ(prompt_names(names, {"dog", "cat", "ankle boot"}, {"cats=kitten", "dogpictures=a=b"}),
+            (std::vector<std::string>{"a=b", "kitten", "ankle boot"}));
+  EXPECT_EQ(prompt_names(names, {}, {"ankle_boot=boot"}), (std::vector<std::string>{"dogpictures", "cats", "boot"}));
+  EXPECT_NE(config_error_message([&] { prompt_names(names, {}, {"birds=bird"}); }).find("'birds' names no concept"),
+            std::string::npos);
+  EXPECT_THROW(prompt_names(names, {}, {"cats"}), ConfigError);
+  EXPECT_THROW(prompt_names(names, {"only one"}, {}), ConfigError);
+}
+
 // ---- concept names and hierarchy ----
 
 TEST(ResolveConcepts, NamesToIndicesInOrderDuplicatesCollapse) {
