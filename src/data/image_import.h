@@ -33,7 +33,9 @@ struct ImportOptions {
   std::string concept_field = "subreddit";  // RedCaps' name for the community of a post
   std::string parents_file;          // optional "child<TAB>parent" lines: the concept hierarchy
   std::string layout = "samples";    // samples (WebDataset-style keys) | imagefolder (class folders)
-  std::vector<std::string> templates = {"a photo of a {}."};  // imagefolder captions
+  // imagefolder captions. None equals a default zero-shot prompt (eval.templates), so unlearning
+  // never trains on the evaluation strings themselves.
+  std::vector<std::string> templates = {"a picture showing a {}.", "an image of a {}.", "a {} in a picture"};
   std::string display_names_file;    // optional "concept<TAB>display name" lines (/concept_display_names)
   int threads = 0;                   // decoding threads; 0 = the machine's cores, at most 16
   int64_t batch_rows = 256;          // rows decoded and written per step (bounds the memory)

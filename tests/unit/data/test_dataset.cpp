@@ -18,6 +18,7 @@
 #include "data/dataset.h"
 #include "config/config.h"
 #include "data/fashion_mnist.h"
+#include "data/image_import.h"
 
 namespace runner::data {
 namespace {
@@ -331,6 +332,28 @@ TEST(FashionMnist, CaptionsAreDisjointFromTheZeroShotPrompts) {
     for (uint64_t k = 0; k < 8; ++k) {
       const std::string cap = fashion_mnist_caption(label, k);
       EXPECT_EQ(prompts.count(cap), 0u) << "caption equals a prompt: " << cap;
+    }
+  }
+}
+
+// The same for `hac data import --layout imagefolder`'s default caption templates: as templates
+// (same text around {}) they differ from every default prompt template, so no class name can make
+// a caption equal a prompt.
+TEST(ImportTemplates, DefaultsAreNotZeroShotPrompts) {
+  const std::vector<std::string> prompts = config::EvalConfig{}.templates;
+  const std::vector<std::string> captions = ImportOptions{}.templates;
+  ASSERT_FALSE(captions.empty());
+  for (const auto& c : captions) {
+    ASSERT_NE(c.find("{}"), std::string::npos) << c;
+    for (const auto& p : prompts) {
+      const std::string cp = c.substr(0, c.find("{}")), cs = c.substr(c.find("{}") + 2);
+      const std::string pp = p.substr(0, p.find("{}")), ps = p.substr(p.find("{}") + 2);
+      // Equal for some name only if one prefix/suffix pair can be extended into the other.
+      const bool could_meet = (cp.rfind(pp, 0) == 0 || pp.rfind(cp, 0) == 0) &&
+                              (cs.size() >= ps.size() ? cs.compare(cs.size() - ps.size(), ps.size(), ps) == 0
+                                                      : ps.compare(ps.size() - cs.size(), cs.size(), cs) == 0);
+      if (p == "{}") continue;  // the bare name: a caption is never a bare class name (it has words around {})
+      EXPECT_FALSE(could_meet) << "caption template '" << c << "' can equal prompt '" << p << "'";
     }
   }
 }
