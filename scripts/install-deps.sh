@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages hac needs to build and run (with --test: also to test).
 # Idempotent: packages already present are not touched, and apt is not called at all when
-# nothing is missing.
+# nothing is missing, so any user (a cluster login node: no root, no sudo) succeeds then. When
+# something is missing and this user cannot install (not root, no password-less sudo), it prints
+# the exact apt command for an administrator and exits 1. INSTALL_DEPS_EXTRA adds packages
+# (space-separated) to the list.
 set -euo pipefail
 
 packages=(
@@ -22,6 +25,9 @@ if [ "${1:-}" = "--test" ]; then
   packages+=(slurm-wlm munge procps python3-torch python3-h5py)
 fi
 
+# shellcheck disable=SC2206  # word splitting of the extra list is intended
+packages+=(${INSTALL_DEPS_EXTRA:-})
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -29,14 +35,20 @@ for p in "${packages[@]}"; do
   fi
 done
 
+# How this user can run apt: as root, or through sudo that asks no password.
 sudo_cmd=()
+can_install=1
 if [ "$(id -u)" -ne 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then sudo_cmd=(sudo); else
-    echo "install-deps: missing packages (${missing[*]}) and not root without sudo" >&2; exit 1
-  fi
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo_cmd=(sudo -n); else can_install=0; fi
 fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$can_install" -eq 0 ]; then
+    echo "install-deps: missing Debian packages: ${missing[*]}" >&2
+    echo "install-deps: this user cannot install them (not root, no password-less sudo); an administrator can run:" >&2
+    echo "  apt-get update && apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+  fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   "${sudo_cmd[@]}" apt-get update -q
@@ -54,7 +66,12 @@ for lib in libblas.so.3 liblapack.so.3; do
   if [ -e "$want" ]; then
     cur=$(update-alternatives --query "$name" 2>/dev/null | awk '/^Value:/ {print $2}')
     if [ "$cur" != "$want" ]; then
-      "${sudo_cmd[@]}" update-alternatives --set "$name" "$want"
+      if [ "$can_install" -eq 1 ]; then
+        "${sudo_cmd[@]}" update-alternatives --set "$name" "$want"
+      else
+        echo "install-deps: note: $lib is not the OpenMP OpenBLAS (torch runs much slower); an administrator can run:" >&2
+        echo "  update-alternatives --set $name $want" >&2
+      fi
     fi
   fi
 done
