@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "config/config.h"
 #include "train/loop.h"
 
 namespace CLI {
@@ -40,6 +41,9 @@ std::string version_text();
 
 // The command line this process was started with (arguments joined by spaces), for provenance.
 std::string command_line();
+
+// config::check_device_supported with the config's source in the message (a ConfigError: exit 2).
+void check_device(const config::Config& cfg, const std::string& source);
 
 // The arguments after the program name with every bare `section.key=value` (after the first
 // argument, not the value of --set or --label) preceded by `--set`: Hydra's and MERU's override

@@ -48,6 +48,7 @@ int run_eval(const EvalOptions& o) {
   config::Config cfg = config::load_config(o.config, o.overrides);
   cfg.output.dir = config::run_dir(cfg);
   unlearn::check_method(cfg);
+  check_device(cfg, o.config);
   comm::InitOptions init;
   init.threads = static_cast<int>(cfg.dist.threads);
   auto comm = comm::init_world(init);

@@ -1,16 +1,20 @@
 // `hac sweep SPEC`: a grid of originals and unlearning runs on the local, mpi or slurm backend
 // (docs/sweeps.md), and `--job stage:I` for one job in process (Slurm array tasks).
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 
 #include <filesystem>
 #include <memory>
 
 #include "app/app.h"
+#include "config/config.h"
 #include "config/sweep_spec.h"
+#include "config/validate.h"
 #include "core/error.h"
 #include "core/lock.h"
 #include "comm/runtime.h"
 #include "sweep/backend.h"
+#include "sweep/preflight.h"
 #include "sweep/report.h"
 #include "sweep/results.h"
 #include "train/loop.h"
@@ -29,6 +33,8 @@ struct SweepCli {
   int64_t ranks = 0;                  // overrides the spec's ranks
   std::string backend = "local";      // one of sweep::backend_names()
   bool dry_run = false;               // list the grid with each job's status; run nothing (any backend)
+  bool check = false;                 // the preflight and the cost; run nothing
+  sweep::PreflightOptions preflight;
   bool share = false;                 // several coordinators on one sweep (the per-run locks keep runs single)
   sweep::BackendOptions o;
 };
@@ -45,6 +51,11 @@ int run(SweepCli& c) {
   if (c.ranks > 0) spec.ranks = c.ranks;
   spec.set.insert(spec.set.end(), c.overrides.begin(), c.overrides.end());
   spec.original_set.insert(spec.original_set.end(), c.overrides.begin(), c.overrides.end());
+  if (!c.o.slurm.prelude_path.empty()) {
+    // Read now: a missing file is a usage error before anything is submitted.
+    c.o.slurm.prelude_path = fs::absolute(c.o.slurm.prelude_path).string();
+    c.o.slurm.prelude = config::read_config_text(c.o.slurm.prelude_path, "--prelude file");
+  }
   std::vector<std::string>& spec_args = c.o.slurm.spec_args;
   if (!c.root.empty()) spec_args.insert(spec_args.end(), {"--root", c.root});
   if (c.ranks > 0) spec_args.insert(spec_args.end(), {"--ranks", std::to_string(c.ranks)});
@@ -60,6 +71,7 @@ int run(SweepCli& c) {
     if (so.max_array > 0) r.insert(r.end(), {"--max-array", std::to_string(so.max_array)});
     if (!so.sbatch_args.empty()) r.insert(r.end(), {"--sbatch-args", so.sbatch_args});
     if (!so.threads.empty()) r.insert(r.end(), {"--threads", so.threads});
+    if (!so.prelude_path.empty()) r.insert(r.end(), {"--prelude", so.prelude_path});
     if (c.o.common.rerun_failed) r.push_back("--rerun-failed");
   }
   c.o.slurm.spec_path = c.spec;
@@ -72,8 +84,25 @@ int run(SweepCli& c) {
   }
   const auto backend = sweep::make_backend(c.backend, c.o);
   if (c.dry_run) {
-    sweep::print_grid(sweep::expand(spec));
+    const sweep::Grid g = sweep::expand(spec);
+    sweep::print_grid(g);
+    // A device this build cannot use stops a dry run too: the plan could never run here.
+    for (const auto* jobs : {&g.originals, &g.points}) {
+      for (const auto& j : *jobs) config::check_device_supported(j.cfg);
+    }
     return 0;
+  }
+  if (c.check) {
+    return sweep::print_preflight(sweep::preflight(sweep::expand(spec), c.preflight)) == 0 ? 0 : 2;
+  }
+  if (c.backend != "mpi") {
+    // The coordinator's preflight: what would fail hours later fails now, every problem at once.
+    const sweep::PreflightReport r = sweep::preflight(sweep::expand(spec), c.preflight);
+    if (!r.problems.empty()) {
+      sweep::print_preflight(r);
+      throw ConfigError(fmt::format("{}: the preflight found {} problem(s) (listed above); nothing was started",
+                                    c.spec, r.problems.size()));
+    }
   }
   // One local coordinator per sweep at a time, unless asked to share: each run's own lock still
   // keeps every run to one process. (The slurm backend only submits, and its own job reruns the
@@ -96,6 +125,11 @@ void add_sweep(CLI::App& app, Action& action) {
                   "Config override for every job, originals included (repeatable), e.g. --set train.steps=50");
   cmd->add_option("--ranks", c->ranks, "Ranks per run instead of the spec's (points that set ranks keep theirs)");
   cmd->add_flag("--dry-run", c->dry_run, "Print the grid with each job's status; run nothing");
+  cmd->add_flag("--check", c->check,
+                "Preflight: check every dataset, checkpoint, concept, vocabulary, the device and the root, list "
+                "every problem (exit 2 if any) and the grid's cost; run nothing");
+  cmd->add_option("--samples-per-s", c->preflight.samples_per_s,
+                  "--check: samples/s of one job for the device-hours estimate (default: measured on completed runs)");
   cmd->add_flag("--share", c->share,
                 "Allow another coordinator on this sweep at the same time (each run is still locked to one process)");
   cmd->add_flag("--rerun-failed", c->o.common.rerun_failed,
@@ -111,6 +145,8 @@ void add_sweep(CLI::App& app, Action& action) {
   cmd->add_option("--max-array", c->o.slurm.max_array, "slurm: split arrays above this size (default: MaxArraySize)");
   cmd->add_option("--sbatch-args", c->o.slurm.sbatch_args, "slurm: extra sbatch arguments for the array tasks");
   cmd->add_option("--threads", c->o.slurm.threads, "slurm: HAC_NUM_THREADS for the array tasks");
+  cmd->add_option("--prelude", c->o.slurm.prelude_path,
+                  "slurm: a file of shell lines run first in every generated batch script (module load ..., source env.sh)");
   cmd->add_flag("--wait", c->o.slurm.wait, "slurm: wait until the collect job has ended; exit 1 unless all COMPLETED");
   cmd->callback([&action, c] { action = [c] { return run(*c); }; });
 }
@@ -118,14 +154,18 @@ void add_sweep(CLI::App& app, Action& action) {
 void add_collect(CLI::App& app, Action& action) {
   auto o = std::make_shared<sweep::CollectOptions>();
   auto no_figures = std::make_shared<bool>(false);
+  auto if_gnuplot = std::make_shared<bool>(false);
   auto* cmd = app.add_subcommand("collect", "Results under DIR -> long CSV, tables (md, tex, csv), figures (docs/results.md)");
   cmd->add_option("DIR", o->dir, "Folder searched for result.json files (a sweep's results/<name>)")->required();
   cmd->add_option("--out", o->out, "Output folder (default: DIR/collected)");
   cmd->add_flag("--no-figures", *no_figures, "Tables only");
+  cmd->add_flag("--figures-if-gnuplot", *if_gnuplot,
+                "Draw the figures when gnuplot runs here, else write the tables and say the figures were skipped");
   cmd->add_option("--gnuplot", o->gnuplot, "The gnuplot executable");
-  cmd->callback([&action, o, no_figures] {
-    action = [o, no_figures] {
+  cmd->callback([&action, o, no_figures, if_gnuplot] {
+    action = [o, no_figures, if_gnuplot] {
       o->figures = !*no_figures;
+      o->figures_if_gnuplot = *if_gnuplot;
       const sweep::CollectSummary s = sweep::collect(*o);
       (void)s;
       return 0;

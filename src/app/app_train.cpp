@@ -30,6 +30,7 @@ int run_job(const RunOptions& o, bool unlearning) {
   // Every rank parses the same file first: a bad config fails everywhere before any collective.
   const config::Config cfg = config::load_config(o.config, o.overrides);
   unlearn::check_method(cfg);
+  check_device(cfg, o.config);
   comm::InitOptions init;
   init.threads = static_cast<int>(cfg.dist.threads);
   auto comm = comm::init_world(init);
@@ -91,6 +92,7 @@ void add_train(CLI::App& app, Action& action) {
       const config::Config resolved = c->config.empty() ? config::parse_config("", "<defaults>", c->overrides)
                                                          : config::load_config(c->config, c->overrides);
       unlearn::check_method(resolved);
+      check_device(resolved, c->config.empty() ? "<defaults>" : c->config);
       std::cout << "# run id " << config::semantic_hash(resolved) << "; run directory " << config::run_dir(resolved)
                 << "\n" << config::to_yaml(resolved);
       return 0;

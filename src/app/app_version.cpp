@@ -15,7 +15,7 @@ namespace runner::app {
 std::string version_text() {
   std::string s;
   s += fmt::format("hac {} (git {})\n", core::runner_version(), core::git_commit());
-  s += fmt::format("  LibTorch  {}\n", TORCH_VERSION);
+  s += fmt::format("  LibTorch  {} (CUDA: {})\n", TORCH_VERSION, config::build_has_cuda() ? "yes" : "no");
   s += fmt::format("  MPI       {}\n", comm::mpi_library_version());
   s += fmt::format("  HDF5      {}\n", data::hdf5_version());
   s += fmt::format("  NCCL      {}\n", comm::nccl_version());

@@ -25,6 +25,14 @@ std::string& command_line_storage() {
 }
 }  // namespace
 
+void check_device(const config::Config& cfg, const std::string& source) {
+  try {
+    config::check_device_supported(cfg);
+  } catch (const ConfigError& e) {
+    throw ConfigError(fmt::format("{}: {}", source, e.what()));
+  }
+}
+
 std::string command_line() { return command_line_storage(); }
 
 std::vector<std::string> with_bare_overrides(const std::vector<std::string>& args) {

@@ -156,6 +156,13 @@ std::string to_yaml(const Config& c);
 // ConfigError naming the key and the value.
 void validate(const Config& c);
 
+// Whether this build can run on CUDA devices (its LibTorch has CUDA; set at build time).
+bool build_has_cuda();
+// ConfigError when `c` asks for a device this build cannot use (dist.device: cuda in a CPU
+// build), saying how to get a CUDA build. Called wherever a config is about to run (hac
+// train/unlearn/eval, hac config, every point of a sweep), not when reading finished runs.
+void check_device_supported(const Config& c);
+
 // Markdown reference of every key: section, key, type, default, meaning (docs/config.md).
 std::string reference_markdown();
 

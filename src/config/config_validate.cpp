@@ -133,4 +133,20 @@ void validate_values(const Config& c) {
   check_one_of("dist.device", c.dist.device, {"cpu", "cuda"});
 }
 
+bool build_has_cuda() {
+#ifdef RUNNER_TORCH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+void check_device_supported(const Config& c) {
+  if (c.dist.device != "cuda" || build_has_cuda()) return;
+  throw ConfigError(
+      "dist.device: 'cuda' needs a CUDA build of hac, and this one was built with a CPU-only LibTorch; on a "
+      "GPU node, build one with launch/gpu_bootstrap.sh (docs/cluster.md, \"A CUDA build\"), or set "
+      "dist.device=cpu");
+}
+
 }  // namespace runner::config

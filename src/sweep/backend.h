@@ -51,6 +51,10 @@ struct SlurmOptions {
   std::string sbatch_args;         // extra #SBATCH lines' arguments, e.g. "--gpus-per-task=1"
   std::string threads = "";        // HAC_NUM_THREADS for array tasks ("" = hac decides)
   bool wait = false;               // block until the collect job has ended
+  // Shell lines run at the start of every generated batch script, after the #SBATCH lines: the
+  // cluster's setup (`module load cuda`, `source build-cuda/env.sh`); --prelude FILE's text.
+  std::string prelude;
+  std::string prelude_path;        // that file, passed on to the job that submits the points
   // This command's slurm options as arguments (--partition ...): with a select block, the job that
   // follows the trials runs `hac sweep SPEC --backend slurm` with them to submit the points.
   std::vector<std::string> resubmit_args;

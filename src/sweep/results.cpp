@@ -1,5 +1,6 @@
 // Collection of results (results.h): runs, long CSV, pivoted tables.
 #include "sweep/results.h"
+#include "sweep/shell.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -517,7 +518,13 @@ CollectSummary collect(const CollectOptions& o) {
   write_table(runs, out, summary,
               {"table_hierarchy", std::begin(kHierarchyColumns), std::end(kHierarchyColumns), false});
   write_comparisons(runs, out.string(), summary.files);
-  if (o.figures) {
+  bool figures = o.figures;
+  if (figures && o.figures_if_gnuplot && shell_status(quote(o.gnuplot) + " --version > /dev/null 2>&1") != 0) {
+    core::log_info("collect: the figures were skipped: gnuplot ('{}') does not run here; the tables are written. "
+                   "`hac collect {}` on a machine with gnuplot draws them", o.gnuplot, o.dir);
+    figures = false;
+  }
+  if (figures) {
     for (const auto& f : write_figures(runs, out.string(), o.gnuplot)) summary.files.push_back(f);
   }
   core::log_info("collect: {} run(s) ({} completed, {} failed, {} incomplete, {} unreadable) -> {}", summary.runs,

@@ -44,6 +44,7 @@ struct CollectOptions {
   std::string dir;                // where to look for result.json files
   std::string out;                // "" = dir/collected
   bool figures = true;
+  bool figures_if_gnuplot = false;  // figures only when gnuplot runs; else tables and a log line
   std::string gnuplot = "gnuplot";
 };
 

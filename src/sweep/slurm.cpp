@@ -35,10 +35,19 @@ int64_t max_array_size(const SlurmOptions& o) {
 }
 
 struct Array {
-  std::string stage;               // originals | points
+  std::string stage;               // originals | trials | points
   int64_t ranks = 1;
+  int64_t needs = -1;              // trials/points: the original (Grid::originals index) they all unlearn, -1 = none
   std::vector<size_t> jobs;        // grid indices
 };
+
+// The cluster's setup lines (--prelude) with a comment saying where they come from.
+std::string prelude_lines(const SlurmOptions& o) {
+  if (o.prelude.empty()) return "";
+  std::string p = "# Setup lines from --prelude " + o.prelude_path + "\n" + o.prelude;
+  if (p.back() != '\n') p += '\n';
+  return p;
+}
 
 std::string array_script(const Array& a, const std::string& list_file, const std::string& log_dir, const SlurmOptions& o,
                          const std::string& hac, const std::string& spec) {
@@ -50,6 +59,7 @@ std::string array_script(const Array& a, const std::string& list_file, const std
   s += "#SBATCH --signal=USR2@120\n#SBATCH --requeue\n";
   if (!o.partition.empty()) s += fmt::format("#SBATCH --partition={}\n", o.partition);
   if (!o.sbatch_args.empty()) s += fmt::format("#SBATCH {}\n", o.sbatch_args);
+  s += prelude_lines(o);
   s += "# One grid job per array task; the task's line of the list names it.\n";
   s += fmt::format("job=$(sed -n \"$((SLURM_ARRAY_TASK_ID + 1))p\" {})\n", quote(list_file));
   if (!o.threads.empty()) s += fmt::format("export HAC_NUM_THREADS={}\n", o.threads);
@@ -74,18 +84,21 @@ int SlurmBackend::run(const config::SweepSpec& spec) {
   const fs::path sdir = fs::absolute(fs::path(g.dir) / "slurm");
   fs::create_directories(sdir);
   const int64_t max_array = max_array_size(o);
-  // Arrays: per stage and rank count, only the jobs that still need to run, split at max_array.
+  // Arrays: per stage, rank count and (for trials and points) the original they unlearn, only the
+  // jobs that still need to run, split at max_array. A points array then waits only for the array
+  // tasks that train its own original; points from a checkpoint file start at once.
   std::vector<Array> arrays;
   for (const auto& [stage, list] : {std::pair<std::string, const std::vector<Job>*>{"originals", &g.originals},
                                     {g.selecting ? "trials" : "points", g.selecting ? &g.trials : &g.points}}) {
-    std::map<int64_t, std::vector<size_t>> by_ranks;
+    std::map<std::pair<int64_t, int64_t>, std::vector<size_t>> by_group;
     for (size_t i = 0; i < list->size(); ++i) {
-      if (!should_run(job_status((*list)[i]), common_.rerun_failed)) continue;
-      by_ranks[(*list)[i].ranks].push_back(i);
+      const Job& j = (*list)[i];
+      if (!should_run(job_status(j), common_.rerun_failed)) continue;
+      by_group[{j.ranks, stage == "originals" ? -1 : j.needs}].push_back(i);
     }
-    for (const auto& [ranks, jobs] : by_ranks) {
+    for (const auto& [key, jobs] : by_group) {
       for (size_t b = 0; b < jobs.size(); b += static_cast<size_t>(max_array)) {
-        Array a{stage, ranks, {}};
+        Array a{stage, key.first, key.second, {}};
         a.jobs.assign(jobs.begin() + static_cast<std::ptrdiff_t>(b),
                       jobs.begin() + static_cast<std::ptrdiff_t>(std::min(jobs.size(), b + static_cast<size_t>(max_array))));
         arrays.push_back(a);
@@ -93,6 +106,7 @@ int SlurmBackend::run(const config::SweepSpec& spec) {
     }
   }
   std::vector<std::string> original_ids, point_ids;
+  std::map<size_t, std::string> original_task;  // original index -> "ARRAYID_TASK" submitted here
   for (size_t k = 0; k < arrays.size(); ++k) {
     const Array& a = arrays[k];
     std::string list;
@@ -103,16 +117,26 @@ int SlurmBackend::run(const config::SweepSpec& spec) {
     core::write_file_atomically(script, array_script(a, list_file, sdir.string(), o, hac, spec_path));
     std::string cmd = fmt::format("sbatch --parsable --array=0-{}{}", a.jobs.size() - 1,
                                   o.throttle > 0 ? fmt::format("%{}", o.throttle) : std::string());
-    if (a.stage != "originals" && !original_ids.empty()) {
-      std::string dep;
-      for (const auto& id : original_ids) dep += ":" + id;
-      cmd += " --dependency=afterany" + dep;
+    std::string waits_for;
+    if (a.stage != "originals" && a.needs >= 0) {
+      const auto t = original_task.find(static_cast<size_t>(a.needs));
+      if (t != original_task.end()) {
+        cmd += " --dependency=afterany:" + t->second;
+        waits_for = t->second;
+      }
     }
     cmd += " " + quote(script);
     std::string id = shell_output(cmd);
     id = id.substr(0, id.find_first_of(";\n"));
     (a.stage == "originals" ? original_ids : point_ids).push_back(id);
-    core::log_info("sweep: submitted {} array {} ({} job(s), {} rank(s) each): {}", a.stage, id, a.jobs.size(), a.ranks,
+    if (a.stage == "originals") {
+      for (size_t t = 0; t < a.jobs.size(); ++t) original_task[a.jobs[t]] = fmt::format("{}_{}", id, t);
+    }
+    core::log_info("sweep: submitted {} array {} ({} job(s), {} rank(s) each{}): {}", a.stage, id, a.jobs.size(), a.ranks,
+                   a.stage == "originals"  ? ""
+                   : !waits_for.empty()    ? ", after original task " + waits_for
+                   : a.needs >= 0          ? ", original already trained"
+                                           : ", from checkpoint files: no wait",
                    script);
   }
   // The collect job runs after every array, whatever their outcome. In the selection stage it
@@ -121,13 +145,15 @@ int SlurmBackend::run(const config::SweepSpec& spec) {
                                     g.selecting ? "select" : "collect");
   collect += fmt::format("#SBATCH --output={}/collect-%j.out\n", sdir.string());
   if (!o.partition.empty()) collect += fmt::format("#SBATCH --partition={}\n", o.partition);
+  collect += prelude_lines(o);
   if (g.selecting) {
     std::string args;
     for (const auto& a : o.spec_args) args += " " + quote(a);
     for (const auto& a : o.resubmit_args) args += " " + quote(a);
     collect += fmt::format("{} sweep {} --backend slurm --hac {}{}\n", quote(hac), quote(spec_path), quote(hac), args);
   } else {
-    collect += fmt::format("{} collect {}\n", quote(hac), quote(fs::absolute(g.dir).string()));
+    // Tables always; figures when the node has gnuplot (else the job says they were skipped).
+    collect += fmt::format("{} collect --figures-if-gnuplot {}\n", quote(hac), quote(fs::absolute(g.dir).string()));
   }
   const std::string collect_script = (sdir / "collect.sbatch").string();
   core::write_file_atomically(collect_script, collect);

@@ -166,8 +166,9 @@ Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool 
   s.unlearning = unlearning;
   s.kind = unlearning ? "unlearn" : "train";
   s.seed = static_cast<uint64_t>(cfg.train.seed);
+  config::check_device_supported(cfg);  // a CPU build: how to get a CUDA one
   RUNNER_CHECK(cfg.dist.device == "cpu", ConfigError,
-               "dist.device: only 'cpu' is supported by this build's training loop");
+               "dist.device: this version's training loop runs on the CPU only; set dist.device=cpu");
   RUNNER_CHECK(!cfg.data.file.empty(), ConfigError, "data.file: no dataset given");
   s.file = data::DatasetFile::open(cfg.data.file, data::Holdout{cfg.data.val_fraction, static_cast<uint64_t>(cfg.data.val_seed)});
 

@@ -40,4 +40,14 @@ check missing-config 2 "cannot read config file '/no/such.yaml'" -- "$hac" confi
 check sweep-as-config 2 "looks like a sweep spec: run it with .hac sweep." -- "$hac" config "$root/configs/sweeps/study.yaml"
 check help-defaults 0 '01:00:00' -- "$hac" sweep --help
 check help-eval-section 0 'unlearn, eval, dist' -- "$hac" train --help
+
+# dist.device cuda in a CPU build: the same message, exit 2, from hac config, a run and hac eval,
+# before anything is written.
+if "$hac" version 2>/dev/null | grep -q "LibTorch.*(CUDA: no)"; then
+  for cmd in config train unlearn eval; do
+    check "cuda-refused-$cmd" 2 "dist.device: 'cuda' needs a CUDA build of hac.*launch/gpu_bootstrap.sh" -- \
+      "$hac" $cmd "$cfg" dist.device=cuda output.dir="$dir/cuda_$cmd"
+    [ ! -e "$dir/cuda_$cmd" ] || fail "hac $cmd with cuda wrote $dir/cuda_$cmd"
+  done
+fi
 finish

@@ -55,6 +55,20 @@ done
 out=$("$hac" sweep configs/sweeps/study.yaml --root "$dir/none" --dry-run 2>&1) || fail "study dry run exited $?"
 [ "$(grep -c '^  point ' <<<"$out")" -eq 50 ] && [ "$(grep -c '^  original ' <<<"$out")" -eq 6 ] \
   || fail "study.yaml: expected 6 originals and 50 trials: $(head -n 1 <<<"$out")"
-out=$("$hac" sweep configs/sweeps/paper.yaml --dry-run 2>&1) || fail "paper dry run exited $?: $out"
+# The paper's study asks for dist.device cuda: a CPU build lists its plan, then refuses it.
+out=$("$hac" sweep configs/sweeps/paper.yaml --dry-run 2>&1); rc=$?
 [ "$(grep -c '^  point ' <<<"$out")" -eq 198 ] || fail "paper.yaml: expected 198 points: $(head -n 1 <<<"$out")"
+if "$hac" version 2>/dev/null | grep -q "LibTorch.*(CUDA: no)"; then  # a CPU build
+  [ "$rc" -eq 2 ] && grep -q "launch/gpu_bootstrap.sh" <<<"$out" || fail "paper dry run on a CPU build: exit $rc: $(tail -n 2 <<<"$out")"
+fi
+# --check lists every problem in one go: the released checkpoints, the dataset, the BPE vocabulary
+# (unless this checkout has one) and the device, then the cost; exit 2.
+out=$("$hac" sweep configs/sweeps/paper.yaml --check --root "$dir/paper" 2>&1); rc=$?
+[ "$rc" -eq 2 ] || fail "paper --check exited $rc"
+for want in "unlearn.original: checkpoints/meru_vit_s.pth does not exist" "unlearn.original: checkpoints/clip_vit_l.pth does not exist" \
+            "data.file: data/redcaps.h5 does not exist" "launch/gpu_bootstrap.sh" "| originals | 3 of 3 |" "| points | 198 of 198 |"; do
+  grep -qF -- "$want" <<<"$out" || fail "paper --check lacks '$want': $out"
+done
+[ -e data/bpe_simple_vocab_16e6.txt.gz ] || grep -q "data.vocab_file: data/bpe_simple_vocab_16e6.txt.gz does not exist" <<<"$out" \
+  || fail "paper --check does not name the missing vocabulary"
 finish

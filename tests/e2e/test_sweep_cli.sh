@@ -79,25 +79,45 @@ for f in acc_vs_concepts.png acc_vs_concepts.pdf dist0_hist.png poincare.png los
 done
 # The loss figure's data are the chosen runs' losses.csv, one per (model, method): here ft and hac.
 grep -q "meru hac" "$t/figures/losses.gp" && grep -q "meru ft" "$t/figures/losses.gp" || fail "losses.gp: $(grep title "$t/figures/losses.gp")"
+# Without gnuplot (a compute node), --figures-if-gnuplot writes the tables and says the figures
+# were skipped; plain collect refuses with the hint.
+check "collect without gnuplot" 0 "figures were skipped" -- "$hac" collect "$dir/results/t" --out "$dir/nognu" \
+  --figures-if-gnuplot --gnuplot /nonexistent/gnuplot
+[ -s "$dir/nognu/table_main.md" ] && [ ! -e "$dir/nognu/figures/acc_vs_concepts.png" ] || fail "collect without gnuplot: wrong files"
+check "collect needs gnuplot" 1 "cannot run gnuplot" -- "$hac" collect "$dir/results/t" --out "$dir/nognu2" --gnuplot /nonexistent/gnuplot
 cp "$t/table_main.md" "$dir/table1.md"; cp "$t/results_long.csv" "$dir/long1.csv"
 "$hac" collect "$dir/results/t" >/dev/null 2>&1
 cmp -s "$t/table_main.md" "$dir/table1.md" && cmp -s "$t/results_long.csv" "$dir/long1.csv" || fail "collect is not idempotent"
 
-# 4. Failures: a point with an unknown concept is FAILED and named with its first error line;
-#    --fail-fast starts nothing after it; a rerun leaves FAILED alone unless --rerun-failed.
+# 4. The preflight: a point with an unknown concept stops the sweep before anything starts (exit 2,
+#    the concept named); --check lists it too, with the cost.
 sed -e 's/name: t/name: bad/' -e 's/  - forget: .*/  - list: [{unlearn.forget: [hats]}, {unlearn.forget: [sandal]}]/' \
   "$dir/spec.yaml" > "$dir/bad.yaml"
-out=$("$hac" sweep "$dir/bad.yaml" --jobs 1 --fail-fast 2>&1); rc=$?
-[ "$rc" -eq 1 ] || fail "a sweep with a failed point exited $rc"
-grep -q "FAILED .*hats" <<<"$out" || fail "the summary does not name the failed point's error: $out"
-grep -q "NOT RUN" <<<"$out" || fail "--fail-fast started points after the failure"
-out=$("$hac" sweep "$dir/bad.yaml" --jobs 2 2>&1)
-grep -q "FAILED" <<<"$out" && [ "$(grep -c 'to run of' <<<"$out")" -ge 1 ] || fail "rerun summary: $out"
-[ "$(count "$dir/results/bad/runs" FAILED)" -ge 1 ] || fail "FAILED result.json missing"
-out=$("$hac" sweep "$dir/bad.yaml" --rerun-failed 2>&1)
-grep -q "hats" <<<"$out" || fail "--rerun-failed did not run the failed points again"
+out=$("$hac" sweep "$dir/bad.yaml" --jobs 1 2>&1); rc=$?
+[ "$rc" -eq 2 ] || fail "a sweep with an unknown concept exited $rc, expected 2: $out"
+grep -q "unknown concept 'hats'" <<<"$out" && grep -q "nothing was started" <<<"$out" || fail "preflight message: $out"
+[ ! -d "$dir/results/bad/originals" ] && [ ! -d "$dir/results/bad/runs" ] || fail "the preflight let jobs start"
+check "--check names the concept" 2 "unknown concept 'hats'.*\\(4 jobs\\)" -- "$hac" sweep "$dir/bad.yaml" --check
+out=$("$hac" sweep "$dir/spec.yaml" --check 2>&1) || fail "--check on a finished sweep exited $?: $out"
+grep -q "no problem found" <<<"$out" && grep -Eq '\| points \| 0 of 8 \|' <<<"$out" \
+  && grep -q "median of completed runs" <<<"$out" || fail "--check on a finished sweep: $out"
 
-# 5. The mpi backend: one mpirun, rank 0 coordinates, two groups of one rank run the points.
+# 5. Failures: a point whose loss goes non-finite is FAILED and named with its first error line;
+#    --fail-fast starts nothing after it; a rerun leaves FAILED alone unless --rerun-failed.
+sed -e 's/name: t/name: nan/' \
+  -e 's/  - forget: .*/  - list: [{unlearn.forget: [sandal], unlearn.lr: 1.0e+30}, {unlearn.forget: [sneaker]}]/' \
+  "$dir/spec.yaml" > "$dir/nan.yaml"
+out=$("$hac" sweep "$dir/nan.yaml" --jobs 1 --fail-fast 2>&1); rc=$?
+[ "$rc" -eq 1 ] || fail "a sweep with a failed point exited $rc"
+grep -q "FAILED .*non-finite" <<<"$out" || fail "the summary does not name the failed point's error: $out"
+grep -q "NOT RUN" <<<"$out" || fail "--fail-fast started points after the failure"
+out=$("$hac" sweep "$dir/nan.yaml" --jobs 2 2>&1)
+grep -q "FAILED" <<<"$out" && [ "$(grep -c 'to run of' <<<"$out")" -ge 1 ] || fail "rerun summary: $out"
+[ "$(count "$dir/results/nan/runs" FAILED)" -ge 1 ] || fail "FAILED result.json missing"
+out=$("$hac" sweep "$dir/nan.yaml" --rerun-failed 2>&1)
+grep -q "non-finite" <<<"$out" || fail "--rerun-failed did not run the failed points again"
+
+# 6. The mpi backend: one mpirun, rank 0 coordinates, two groups of one rank run the points.
 sed -e 's/name: t/name: m/' "$dir/spec.yaml" > "$dir/mpi.yaml"
 out=$("$mpirun" -np 3 "$hac" sweep "$dir/mpi.yaml" --backend mpi 2>&1) || { fail "mpi backend exited $?"; tail -n 20 <<<"$out"; }
 [ "$(count "$dir/results/m/runs" COMPLETED)" -eq 8 ] || fail "mpi backend: $(count "$dir/results/m/runs" COMPLETED)/8 COMPLETED"
