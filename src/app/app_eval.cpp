@@ -59,6 +59,7 @@ int run_eval(const EvalOptions& o) {
   r.cfg = cfg;
   r.comm = comm;
   r.model = models::load_model(model_path, &extras, &options);
+  r.model->to(train::run_device(cfg, comm));  // the encoders run there; the metrics on the host
   r.tokenizer = models::checkpoint_tokenizer(extras, cfg.data.vocab_file, model_path);
   r.context_length = options.text.context_length;
   RUNNER_CHECK(!cfg.data.file.empty(), ConfigError, "data.file: no dataset given");

@@ -44,6 +44,43 @@ constexpr int kMaxDims = 8;
 
 CommPtr make_self_comm() { return std::make_shared<SelfComm>(); }
 
+namespace {
+
+class DispatchComm final : public Comm {
+ public:
+  DispatchComm(CommPtr host, CommPtr device) : host_(std::move(host)), device_(std::move(device)) {
+    if (host_->world_size() != device_->world_size() || host_->rank() != device_->rank()) {
+      throw CommError(fmt::format("dispatch communicator: {} and {} do not span the same ranks", describe(*host_),
+                                  describe(*device_)));
+    }
+  }
+  int rank() const override { return host_->rank(); }
+  int world_size() const override { return host_->world_size(); }
+  int local_rank() const override { return host_->local_rank(); }
+  int local_size() const override { return host_->local_size(); }
+  std::string backend() const override { return host_->backend() + "+" + device_->backend(); }
+  void all_reduce(at::Tensor& t, ReduceOp op) override { of(t).all_reduce(t, op); }
+  at::Tensor all_gather(const at::Tensor& t) override { return of(t).all_gather(t); }
+  void broadcast(at::Tensor& t, int root) override { of(t).broadcast(t, root); }
+  void barrier() override { host_->barrier(); }
+  bool all_ok(bool ok) override { return host_->all_ok(ok); }
+  std::string broadcast_string(const std::string& s, int root) override { return host_->broadcast_string(s, root); }
+  std::shared_ptr<Comm> split(int color, int key) override { return host_->split(color, key); }
+  void send_int(int64_t value, int dest, int tag) override { host_->send_int(value, dest, tag); }
+  int64_t recv_int(int source, int tag, int* from) override { return host_->recv_int(source, tag, from); }
+  void abort(int code) noexcept override { host_->abort(code); }
+
+ private:
+  Comm& of(const at::Tensor& t) { return t.is_cuda() ? *device_ : *host_; }
+  CommPtr host_, device_;
+};
+
+}  // namespace
+
+CommPtr make_dispatch_comm(CommPtr host, CommPtr device) {
+  return std::make_shared<DispatchComm>(std::move(host), std::move(device));
+}
+
 void Comm::send_int(int64_t, int dest, int) {
   throw CommError(fmt::format("send_int to rank {}: the {} communicator has no point-to-point messages", dest, backend()));
 }

@@ -63,6 +63,12 @@ using CommPtr = std::shared_ptr<Comm>;
 // World of one process, no library calls at all.
 CommPtr make_self_comm();
 
+// The same ranks seen through two communicators: tensor collectives (all_reduce, all_gather,
+// broadcast) on CUDA tensors go to `device` (NCCL), everything else (CPU tensors, barriers,
+// strings, all_ok, split, point-to-point, abort) to `host` (MPI or self). backend() is
+// "<host>+<device>". Both must span the same ranks in the same order.
+CommPtr make_dispatch_comm(CommPtr host, CommPtr device);
+
 // "mpi rank r of w" for messages.
 std::string describe(const Comm& comm);
 

@@ -139,7 +139,7 @@ void visit(V& v, EvalConfig& c) {
 template <class V>
 void visit(V& v, DistConfig& c) {
   v("threads", c.threads, "torch threads per rank; 0 = cores / ranks on the host");
-  v("device", c.device, "cpu | cuda (one GPU per rank, local rank)");
+  v("device", c.device, "cpu | cuda (GPU local rank mod visible; needs a CUDA build: docs/cluster.md, \"Devices\")");
 }
 
 template <class V>

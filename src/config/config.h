@@ -119,7 +119,7 @@ struct EvalConfig {
 
 struct DistConfig {
   int64_t threads = 0;           // torch threads per rank; 0 = cores / ranks on the host
-  std::string device = "cpu";    // cpu | cuda (one GPU per rank, local rank)
+  std::string device = "cpu";    // cpu | cuda (GPU local rank mod visible; needs a CUDA build)
 };
 
 struct OutputConfig {

@@ -72,6 +72,11 @@ struct Loader::State {
       for (auto& r : rows) r = opts.subset[static_cast<size_t>(r)];
     }
     Batch b = make_batch(*file, opts.split, rows, opts.tokenize);
+    if (opts.pin_memory) {
+      // Page-locked, in the prefetch thread: the copy to the GPU then runs without blocking.
+      b.images = b.images.pin_memory();
+      if (b.tokens.defined()) b.tokens = b.tokens.pin_memory();
+    }
     b.epoch = epoch_;
     b.index = index;
     return b;

@@ -38,6 +38,7 @@ struct LoaderOptions {
   TailPolicy tail = TailPolicy::kDrop;
   int prefetch = 4;         // batches read ahead; 0 reads in the caller's thread
   TokenizeFn tokenize;      // run in the prefetch thread when set
+  bool pin_memory = false;  // page-locked batches (for a GPU run; needs a CUDA build)
 };
 
 // Every rank gets the same number of batches per epoch (DistributedSampler); each reads only its

@@ -44,6 +44,13 @@ struct Encoded {
 
 at::Tensor positions(const std::vector<int64_t>& p) { return at::tensor(p, at::kLong); }
 
+// Where a model's weights are: its encoders run there; everything after the encoding runs on the
+// host (the gathered embeddings are host tensors).
+at::Device device_of(const torch::nn::Module& m) {
+  const auto params = m.parameters();
+  return params.empty() ? at::Device(at::kCPU) : params.front().device();
+}
+
 // Encodes `rows` of `split` in chunks of `batch` rows; chunk c is encoded by rank c % world, and
 // every chunk holds the same rows at any world size, so the values do not depend on it.
 Encoded encode_rows(models::ContrastiveModelImpl& m, const Request& r, const std::string& split,
@@ -57,15 +64,17 @@ Encoded encode_rows(models::ContrastiveModelImpl& m, const Request& r, const std
   const int64_t cols = width + 2 * embed + 2;
   Encoded out;
   if (n == 0) return out;
-  at::Tensor mine = at::zeros({per_rank * batch, cols}, at::kFloat);
+  at::Tensor mine = at::zeros({per_rank * batch, cols}, at::kFloat);  // on the host: gathered over MPI
+  const at::Device dev = device_of(m);
   int64_t done = 0, next_report = 0;
   for (int64_t c = rank, slot = 0; c < chunks; c += world, ++slot) {
     const std::vector<int64_t> part(rows.begin() + c * batch, rows.begin() + std::min(n, (c + 1) * batch));
     const data::Rows rd = r.file->read(split, part);
-    const at::Tensor pixels = rd.images.permute({0, 3, 1, 2}).contiguous().to(at::kFloat).div_(255.0);
+    const at::Tensor pixels =
+        rd.images.permute({0, 3, 1, 2}).contiguous().to(dev, at::kFloat).div_(255.0);
     const at::Tensor feat = m.encode_image(pixels, /*project=*/false);
     const at::Tensor pi = m.visual_proj(feat);
-    const at::Tensor tokens = models::tokenize(*r.tokenizer, rd.captions, r.context_length);
+    const at::Tensor tokens = models::tokenize(*r.tokenizer, rd.captions, r.context_length).to(dev);
     const at::Tensor pt = m.textual_proj(m.encode_text(tokens, /*project=*/false));
     const at::Tensor packed = at::cat({feat.to(at::kFloat), m.lift(pi, true).to(at::kFloat),
                                        m.lift(pt, false).to(at::kFloat), pi.norm(2, {1}, true).to(at::kFloat),
@@ -117,19 +126,19 @@ at::Tensor class_embeddings(models::ContrastiveModelImpl& m, const Request& r, c
     const std::vector<std::string> chunk(prompts.begin() + static_cast<std::ptrdiff_t>(b),
                                          prompts.begin() + static_cast<std::ptrdiff_t>(std::min(
                                              prompts.size(), b + static_cast<size_t>(r.cfg.eval.batch_size))));
-    const at::Tensor tokens = models::tokenize(*r.tokenizer, chunk, r.context_length);
+    const at::Tensor tokens = models::tokenize(*r.tokenizer, chunk, r.context_length).to(device_of(m));
     parts.push_back(m.textual_proj(m.encode_text(tokens, /*project=*/false)).to(at::kFloat));
   }
   at::Tensor proj = at::cat(parts, 0).reshape({static_cast<int64_t>(names.size()),
                                                static_cast<int64_t>(templates.size()), -1});
   if (!m.is_meru()) proj = proj / proj.norm(2, {2}, true).clamp_min(1e-12);
-  return m.lift(proj.mean(1), /*image=*/false);
+  return m.lift(proj.mean(1), /*image=*/false).cpu();
 }
 
 // Alignment of each row's own pair: CLIP cosine, MERU -d_c.
 at::Tensor pair_scores(models::ContrastiveModelImpl& m, const Encoded& e) {
   torch::NoGradGuard no_grad;
-  return geometry::pair_score(m.geometry(), e.image, e.text, m.curvature());
+  return geometry::pair_score(m.geometry(), e.image, e.text, m.curvature().cpu());
 }
 
 std::vector<double> to_doubles(const at::Tensor& t) {
@@ -297,7 +306,7 @@ ModelValues model_values(models::ContrastiveModelImpl& m, const Request& r, cons
   torch::NoGradGuard no_grad;
   ModelValues v;
   const at::Tensor classes = class_embeddings(m, r, ctx.prompt_names);
-  const at::Tensor curv = m.curvature();
+  const at::Tensor curv = m.curvature().cpu();
   v.zs_pred = zero_shot(m, ctx, e, classes, curv);
   v.score = to_doubles(pair_scores(m, e));
   hierarchy(m, ctx, e, classes, curv, v);
@@ -422,6 +431,7 @@ AuditRows membership_audit(models::ContrastiveModelImpl& m, const Request& r, co
 void add_retrain_reference(const Request& r, const TrainRows& train, const std::vector<int64_t>& nonmembers,
                            const std::string& held_split, AuditRows& audit) {
   models::ContrastiveModel retrain = models::load_model(r.cfg.eval.retrain);
+  retrain->to(device_of(*r.model));
   const Encoded rt_train = encode_rows(*retrain, r, "train", train.rows, "retrain reference");
   const Encoded rt_test = encode_rows(*retrain, r, held_split, nonmembers, "retrain reference held-out");
   for (const auto& t : {pair_scores(*retrain, rt_train.take(train.where(train.members))),
@@ -437,6 +447,7 @@ void add_retrain_reference(const Request& r, const TrainRows& train, const std::
 // (and on its forget and retain rows).
 json compare_with_original(const Request& r, const Context& ctx, const Encoded& after, Samples& s, Encoded& before) {
   models::ContrastiveModel original = models::load_model(r.original);
+  original->to(device_of(*r.model));
   before = encode_rows(*original, r, ctx.split, s.row, "original");
   s.before = model_values(*original, r, ctx, before);
   const auto sample_pos =

@@ -1,6 +1,8 @@
 // CLIP and MERU models (arXiv 2103.00020, 2304.09172) and name-based state-dict loading.
 #include "models/contrastive_model.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -99,10 +101,60 @@ at::Tensor ContrastiveModelImpl::similarity(const at::Tensor& a, const at::Tenso
 
 // Projected features -> embeddings: CLIP normalizes; MERU lifts onto the hyperboloid, in
 // float32 even when the encoders ran in lower precision.
+namespace {
+
+// Autocast off (CPU and CUDA) for the guard's life, the previous state restored after.
+class NoAutocast {
+ public:
+  NoAutocast() : cpu_(at::autocast::is_cpu_enabled()), gpu_(at::autocast::is_enabled()) {
+    at::autocast::set_cpu_enabled(false);
+    at::autocast::set_enabled(false);
+  }
+  ~NoAutocast() {
+    at::autocast::set_cpu_enabled(cpu_);
+    at::autocast::set_enabled(gpu_);
+  }
+  NoAutocast(const NoAutocast&) = delete;
+  NoAutocast& operator=(const NoAutocast&) = delete;
+
+ private:
+  bool cpu_, gpu_;
+};
+
+}  // namespace
+
+EncoderAutocast::EncoderAutocast(const c10::Device& device, bool enabled)
+    : enabled_(enabled), cuda_(device.is_cuda()),
+      was_on_(cuda_ ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled()),
+      was_dtype_(cuda_ ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype()) {
+  if (!enabled_) return;
+  if (cuda_) {
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+}
+
+EncoderAutocast::~EncoderAutocast() {
+  if (!enabled_) return;
+  if (cuda_) {
+    at::autocast::set_enabled(was_on_);
+    at::autocast::set_autocast_gpu_dtype(was_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(was_on_);
+    at::autocast::set_autocast_cpu_dtype(was_dtype_);
+  }
+  at::autocast::clear_cache();
+}
+
 at::Tensor ContrastiveModelImpl::lift(const at::Tensor& projected, bool image) const {
-  if (!is_meru()) return torch::nn::functional::normalize(projected, torch::nn::functional::NormalizeFuncOptions().dim(-1));
+  NoAutocast fp32;  // the geometry in float32, whatever the encoders ran in
+  const at::Tensor x = projected.to(torch::kFloat);
+  if (!is_meru()) return torch::nn::functional::normalize(x, torch::nn::functional::NormalizeFuncOptions().dim(-1));
   const at::Tensor& alpha = image ? visual_alpha : textual_alpha;
-  at::Tensor scaled = projected.to(torch::kFloat) * alpha.exp();
+  at::Tensor scaled = x * alpha.exp();
   return geometry::exp_map0(scaled, curvature());
 }
 

@@ -33,6 +33,22 @@ struct ModelOptions {
 ModelOptions model_preset(const std::string& name, geometry::Geometry kind);
 void validate(const ModelOptions& o);  // ConfigError naming the field
 
+// Mixed precision for the encoders: while alive, autocast to bfloat16 is on for `device`'s type
+// (CUDA, or CPU), unless `enabled` is false. lift() (CLIP's normalization, MERU's exp(alpha)
+// scaling and exp_map0) always runs in float32 with autocast off, so the hyperbolic part never
+// sees bfloat16. Restores the previous autocast state (and clears autocast's cast cache) on exit.
+class EncoderAutocast {
+ public:
+  EncoderAutocast(const c10::Device& device, bool enabled);
+  ~EncoderAutocast();
+  EncoderAutocast(const EncoderAutocast&) = delete;
+  EncoderAutocast& operator=(const EncoderAutocast&) = delete;
+
+ private:
+  bool enabled_, cuda_, was_on_;
+  at::ScalarType was_dtype_;
+};
+
 class ContrastiveModelImpl : public torch::nn::Module {
  public:
   explicit ContrastiveModelImpl(const ModelOptions& o);

@@ -206,8 +206,11 @@ void Run::write_forget_rows() const {
 
 models::Checkpoint Run::checkpoint_of(int64_t step, const AdamW* opt) const {
   models::Checkpoint c;
-  c.model = models::named_state(*s_.model);
-  if (opt != nullptr) c.optimizer = opt->state();
+  // On the host, whatever the device: the checkpoint writer reads storages directly.
+  for (auto& [name, t] : models::named_state(*s_.model)) c.model.emplace_back(name, t.cpu());
+  if (opt != nullptr) {
+    for (auto& [name, t] : opt->state()) c.optimizer.emplace_back(name, t.cpu());
+  }
   c.step = step;
   c.config_yaml = config::to_yaml(cfg_);
   c.extras = models::model_extras(s_.model->options());
@@ -326,6 +329,7 @@ void Run::open_loss_log(int64_t resumed_step) {
 
 unlearn::Features Run::features(const data::Batch& b) {
   unlearn::Features f;
+  const at::Device dev = s_.device;
   const int64_t n = b.images.size(0);
   std::vector<int64_t> forget_pos;
   at::Tensor forget = at::zeros({n}, at::kBool);
@@ -335,30 +339,35 @@ unlearn::Features Run::features(const data::Batch& b) {
     fp[i] = is_forget_[static_cast<size_t>(rows[i])] != 0;
     if (fp[i]) forget_pos.push_back(i);
   }
-  f.forget = forget;
+  f.forget = forget.to(dev);
+  // The loader hands pinned host batches when the device is a GPU: these copies do not block.
+  const at::Tensor images = b.images.to(dev, /*non_blocking=*/true);
+  // Encoders under bfloat16 autocast on a GPU; lift() and everything after in float32.
+  models::EncoderAutocast autocast(dev, dev.is_cuda());
   at::Tensor own_tokens;
   if (s_.method->needs().partners) {
     std::vector<std::string> texts = b.captions;
     for (int64_t i : forget_pos) {
       texts.push_back(s_.partner_captions.at(s_.partner_of[static_cast<size_t>(rows[i])]));
     }
-    const at::Tensor tokens = models::tokenize(*s_.tokenizer, texts, s_.context_length);
+    const at::Tensor tokens = models::tokenize(*s_.tokenizer, texts, s_.context_length).to(dev);
     const at::Tensor all = s_.model->encode_text(tokens);
     own_tokens = tokens.slice(0, 0, n);
     f.text_own = all.slice(0, 0, n);
-    f.text = forget_pos.empty() ? f.text_own
-                                : f.text_own.index_copy(0, at::tensor(forget_pos, at::kLong), all.slice(0, n));
+    f.text = forget_pos.empty()
+                 ? f.text_own
+                 : f.text_own.index_copy(0, at::tensor(forget_pos, at::kLong).to(dev), all.slice(0, n));
   } else {
-    own_tokens = b.tokens;
+    own_tokens = b.tokens.to(dev, /*non_blocking=*/true);
     f.text_own = s_.model->encode_text(own_tokens);
     f.text = f.text_own;
   }
-  f.image = s_.model->encode_image(b.images);
+  f.image = s_.model->encode_image(images);
   f.logit_scale = s_.model->logit_scale;
   if (s_.model->is_meru()) f.curv = s_.model->curvature();
   if (s_.method->needs().reference) {
     torch::NoGradGuard no_grad;
-    unlearn::set_reference(s_.reference->geometry(), s_.reference->encode_image(b.images),
+    unlearn::set_reference(s_.reference->geometry(), s_.reference->encode_image(images),
                            s_.reference->encode_text(own_tokens),
                            s_.reference->is_meru() ? s_.reference->curvature() : at::Tensor(), f);
   }
@@ -483,6 +492,7 @@ int Run::run() {
   lo.seed = s_.seed;
   lo.tail = cfg_.data.tail == "pad" ? data::TailPolicy::kPad : data::TailPolicy::kDrop;
   lo.prefetch = static_cast<int>(cfg_.data.prefetch);
+  lo.pin_memory = s_.device.is_cuda();
   if (!s_.method->needs().partners) {
     auto tok = s_.tokenizer;
     const int64_t ctx_len = s_.context_length;

@@ -10,6 +10,8 @@
 #include "config/config.h"
 #include "comm/comm.h"
 
+#include <c10/core/Device.h>
+
 namespace runner::models {
 class ContrastiveModelImpl;
 class Tokenizer;
@@ -51,6 +53,10 @@ struct RunInfo {
 // checkpoint when output.resume and one exists for the same semantic config; a run whose
 // result.json says COMPLETED is not redone. Returns 0, or kExitPreempted after a SIGTERM/SIGUSR2
 // checkpoint. Throws (after writing FAILED) on bad input, a non-finite loss or a failed collective.
+// The run's device: CPU for dist.device cpu; for cuda the GPU local_rank mod the visible devices
+// (ConfigError naming the rank and host when none is visible).
+c10::Device run_device(const config::Config& cfg, const comm::CommPtr& comm);
+
 int run_pretrain(const config::Config& cfg, const comm::CommPtr& comm, const RunInfo& info);
 int run_unlearn(const config::Config& cfg, const comm::CommPtr& comm, const RunInfo& info);
 

@@ -24,7 +24,12 @@ namespace runner::train {
 
 struct Session {
   config::Config cfg;
+  // The world; with dist.device cuda, CUDA tensors' collectives go through NCCL (make_dispatch_comm).
   comm::CommPtr comm;
+  // Where the model, the batches, the losses and the optimizer state live: the CPU, or the GPU of
+  // this rank's local rank (modulo the visible devices). Encoders run under bfloat16 autocast on
+  // a GPU (models::EncoderAutocast), the hyperbolic part in float32.
+  at::Device device = at::kCPU;
   bool unlearning = false;
   std::string kind;  // "train" or "unlearn"
 

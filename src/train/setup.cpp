@@ -3,10 +3,12 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <numeric>
 
 #include "core/error.h"
 #include "core/log.h"
+#include "comm/runtime.h"
 #include "data/sampler.h"
 #include "train/session.h"
 #include "train/step.h"
@@ -159,6 +161,16 @@ void make_forget_sets(Session& s) {
 
 }  // namespace
 
+at::Device run_device(const config::Config& cfg, const comm::CommPtr& comm) {
+  if (cfg.dist.device != "cuda") return at::kCPU;
+  const int64_t visible = static_cast<int64_t>(torch::cuda::device_count());
+  RUNNER_CHECK(visible > 0, ConfigError,
+               fmt::format("dist.device: cuda, but rank {} on {} sees no CUDA device (CUDA_VISIBLE_DEVICES={})",
+                           comm->rank(), core::host_name(),
+                           std::getenv("CUDA_VISIBLE_DEVICES") ? std::getenv("CUDA_VISIBLE_DEVICES") : "unset"));
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(comm->local_rank() % visible));
+}
+
 Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool unlearning) {
   Session s;
   s.cfg = cfg;
@@ -167,8 +179,8 @@ Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool 
   s.kind = unlearning ? "unlearn" : "train";
   s.seed = static_cast<uint64_t>(cfg.train.seed);
   config::check_device_supported(cfg);  // a CPU build: how to get a CUDA one
-  RUNNER_CHECK(cfg.dist.device == "cpu", ConfigError,
-               "dist.device: this version's training loop runs on the CPU only; set dist.device=cpu");
+  s.device = run_device(cfg, comm);
+  if (s.device.is_cuda()) s.comm = comm::make_dispatch_comm(comm, comm::make_nccl_comm(comm));
   RUNNER_CHECK(!cfg.data.file.empty(), ConfigError, "data.file: no dataset given");
   s.file = data::DatasetFile::open(cfg.data.file, data::Holdout{cfg.data.val_fraction, static_cast<uint64_t>(cfg.data.val_seed)});
 
@@ -199,7 +211,8 @@ Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool 
   } else {
     s.model = original;
   }
-  broadcast_weights(comm, *s.model);
+  s.model->to(s.device);
+  broadcast_weights(s.comm, *s.model);
   check_image_shape(s, s.model->options());
   RUNNER_CHECK(s.tokenizer->vocab_size() <= s.model->options().text.vocab_size, ConfigError,
                fmt::format("the tokenizer has {} ids but the text encoder only {}", s.tokenizer->vocab_size(),
@@ -218,6 +231,7 @@ Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool 
     make_forget_sets(s);
     if (s.method->needs().reference) {
       s.reference = models::load_model(cfg.unlearn.original, nullptr, nullptr);
+      s.reference->to(s.device);
       s.reference->eval();
       for (auto& p : s.reference->parameters()) p.set_requires_grad(false);
     }
@@ -230,7 +244,7 @@ Session make_session(const config::Config& cfg, const comm::CommPtr& comm, bool 
   s.warmup = recipe ? cfg.train.warmup_steps : cfg.unlearn.warmup_steps;
   s.adamw = adamw_options(cfg.train, recipe ? cfg.train.weight_decay : cfg.unlearn.weight_decay);
 
-  s.ctx.comm = comm;
+  s.ctx.comm = s.comm;
   s.ctx.geometry = s.model->geometry();
   s.ctx.entail_weight = cfg.train.entail_weight;
   s.ctx.beta_eff = unlearning ? unlearn::effective_beta(cfg.unlearn, s.forget_size, s.retain_size) : 0.0;

@@ -44,8 +44,10 @@ StepOutcome TrainStep::run(const std::function<unlearn::Features()>& features, d
   const unlearn::Terms terms = method_.loss(ctx_, features());
   // One all-reduce per step carries the terms for the log and the stop flag.
   out.names.emplace_back("loss");
-  std::vector<at::Tensor> vals{terms.loss.detach().to(at::kDouble).reshape({1})};
-  for (const auto& [name, v] : terms.parts) out.names.push_back(name), vals.push_back(v.reshape({1}));
+  // On the host whatever the device: one small MPI all-reduce, read back without a device sync later.
+  const auto host = at::TensorOptions().device(at::kCPU).dtype(at::kDouble);
+  std::vector<at::Tensor> vals{terms.loss.detach().to(host).reshape({1})};
+  for (const auto& [name, v] : terms.parts) out.names.push_back(name), vals.push_back(v.detach().to(host).reshape({1}));
   vals.push_back(at::full({1}, static_cast<double>(stop), at::kDouble));
   at::Tensor reduced = at::cat(vals).contiguous();
   ctx_.comm->all_reduce(reduced);

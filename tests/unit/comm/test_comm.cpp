@@ -196,5 +196,48 @@ TEST(Versions, LibrariesReportThemselves) {
   }
 }
 
+// A communicator that counts what reaches it (the device side of a dispatch communicator).
+class CountingComm final : public Comm {
+ public:
+  explicit CountingComm(int world = 1) : world_(world) {}
+  int rank() const override { return 0; }
+  int world_size() const override { return world_; }
+  int local_rank() const override { return 0; }
+  int local_size() const override { return 1; }
+  std::string backend() const override { return "counting"; }
+  void all_reduce(at::Tensor&, ReduceOp) override { ++calls; }
+  at::Tensor all_gather(const at::Tensor& t) override { return ++calls, t.clone(); }
+  void broadcast(at::Tensor&, int) override { ++calls; }
+  void barrier() override { ++calls; }
+  bool all_ok(bool ok) override { return ++calls, ok; }
+  std::string broadcast_string(const std::string& s, int) override { return ++calls, s; }
+  std::shared_ptr<Comm> split(int, int) override { return ++calls, nullptr; }
+  void abort(int) noexcept override {}
+  int calls = 0;
+
+ private:
+  int world_;
+};
+
+// dist.device cuda: CUDA tensors' collectives go to NCCL, the rest to MPI. On the CPU every call
+// stays on the host side: the device side is never touched, and results are the host's.
+TEST(DispatchComm, HostTensorsAndControlGoToTheHost) {
+  auto device = std::make_shared<CountingComm>();
+  CommPtr c = make_dispatch_comm(make_self_comm(), device);
+  EXPECT_EQ(c->backend(), "self+counting");
+  EXPECT_EQ(c->world_size(), 1);
+  at::Tensor t = at::arange(6, at::kFloat);
+  c->all_reduce(t);
+  EXPECT_TRUE(c->all_gather(t).equal(t));
+  c->broadcast(t, 0);
+  c->barrier();
+  EXPECT_TRUE(c->all_ok(true));
+  EXPECT_EQ(c->broadcast_string("x", 0), "x");
+  EXPECT_NE(c->split(0, 0), nullptr);  // the host's sub-communicator
+  EXPECT_EQ(device->calls, 0);
+  // Both sides must span the same ranks.
+  EXPECT_THROW(make_dispatch_comm(make_self_comm(), std::make_shared<CountingComm>(2)), CommError);
+}
+
 }  // namespace
 }  // namespace runner::comm

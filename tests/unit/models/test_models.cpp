@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <torch/torch.h>
+#include <ATen/autocast_mode.h>
 
 #include <set>
 
@@ -147,6 +148,54 @@ TEST(ContrastiveModel, EncodersAndGeometry) {
       EXPECT_TRUE(close(m->encode_image(torch::ones({1, 1, 28, 28})),
                         geometry::exp_map0(f * m->visual_alpha.exp(), m->curvature()), 1e-6, 1e-7));
     }
+  }
+}
+
+// Mixed precision as a GPU run uses it, exercised with CPU autocast: inside EncoderAutocast the
+// encoders compute in bfloat16, lift() (MERU's exp(alpha) scaling and exp_map0, CLIP's
+// normalization) in float32 with autocast off; the embeddings stay close to a float32 run; the
+// guard restores the previous state; disabled, it changes nothing.
+TEST(EncoderAutocast, EncodersInBfloat16GeometryInFloat32) {
+  torch::manual_seed(0);
+  for (geometry::Geometry kind : {geometry::Geometry::kEuclidean, geometry::Geometry::kLorentz}) {
+    ContrastiveModel m(model_preset("tiny", kind));
+    m->eval();
+    torch::NoGradGuard no_grad;
+    const at::Tensor pixels = torch::rand({4, 1, 28, 28});
+    const at::Tensor tokens = torch::randint(1, 500, {4, 10}, torch::kLong);
+    const at::Tensor img32 = m->encode_image(pixels), txt32 = m->encode_text(tokens);
+    ASSERT_FALSE(at::autocast::is_cpu_enabled());
+    {
+      EncoderAutocast off(at::kCPU, /*enabled=*/false);
+      EXPECT_FALSE(at::autocast::is_cpu_enabled());
+      EXPECT_TRUE(m->encode_image(pixels).equal(img32));
+    }
+    {
+      EncoderAutocast on(at::kCPU, /*enabled=*/true);
+      EXPECT_TRUE(at::autocast::is_cpu_enabled());
+      EXPECT_EQ(at::autocast::get_autocast_cpu_dtype(), at::kBFloat16);
+      const at::Tensor feat = m->encode_image(pixels, /*project=*/false);
+      EXPECT_EQ(m->visual_proj(feat).scalar_type(), at::kBFloat16) << "the projection did not run in bfloat16";
+      const at::Tensor img = m->encode_image(pixels), txt = m->encode_text(tokens);
+      EXPECT_EQ(img.scalar_type(), at::kFloat);
+      EXPECT_EQ(txt.scalar_type(), at::kFloat);
+      EXPECT_TRUE(at::isfinite(img).all().item<bool>());
+      EXPECT_TRUE(at::autocast::is_cpu_enabled()) << "lift() left autocast off";
+      // bfloat16 has 8 bits of mantissa: close to the float32 run, not equal to it.
+      EXPECT_FALSE(img.equal(img32));
+      EXPECT_TRUE(close(img, img32, 5e-2, 5e-2));
+      EXPECT_TRUE(close(txt, txt32, 5e-2, 5e-2));
+      if (kind == geometry::Geometry::kLorentz) {
+        // The same exp map on the same (bfloat16) projection, computed in float32.
+        const at::Tensor p = m->visual_proj(feat).to(at::kFloat) * m->visual_alpha.exp();
+        at::autocast::set_cpu_enabled(false);
+        const at::Tensor want = geometry::exp_map0(p, m->curvature());
+        at::autocast::set_cpu_enabled(true);
+        EXPECT_TRUE(close(img, want, 1e-5, 1e-6));
+      }
+    }
+    EXPECT_FALSE(at::autocast::is_cpu_enabled());
+    EXPECT_TRUE(m->encode_image(pixels).equal(img32));
   }
 }
 

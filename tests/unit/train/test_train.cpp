@@ -17,6 +17,9 @@
 
 #include "core/files.h"
 #include "train/checkpoint_files.h"
+#include "train/loop.h"
+#include "comm/comm.h"
+#include "core/error.h"
 #include "train/optim.h"
 #include "train/result_file.h"
 
@@ -272,6 +275,24 @@ TEST(CheckpointFiles, PruneKeepsTheNewestK) {
                                                           "step_00000500.pt.tmp.1234.0"}));
   prune_checkpoints(d.path(), 1);
   EXPECT_EQ(list_checkpoints(d.path()), std::vector<std::string>{checkpoint_path(d.path(), 20)});
+}
+
+// The run's device: the CPU for dist.device cpu; cuda without a visible device is a ConfigError
+// naming the rank and the host (a CPU build refuses cuda before, in config validation).
+TEST(RunDevice, CpuAndNoVisibleGpu) {
+  config::Config c;
+  EXPECT_TRUE(run_device(c, comm::make_self_comm()).is_cpu());
+  c.dist.device = "cuda";
+  if (!config::build_has_cuda()) {
+    EXPECT_THROW(config::check_device_supported(c), ConfigError);
+    try {
+      run_device(c, comm::make_self_comm());
+      ADD_FAILURE() << "cuda accepted without a device";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("rank 0"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("sees no CUDA device"), std::string::npos) << e.what();
+    }
+  }
 }
 
 }  // namespace
