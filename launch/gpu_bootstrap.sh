@@ -32,6 +32,7 @@ packages=(
   libyaml-cpp-dev libyaml-cpp0.7
   libcli11-dev nlohmann-json3-dev libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
   zlib1g-dev libutf8proc-dev libutf8proc2 libjpeg62-turbo-dev libjpeg62-turbo libpng-dev libpng16-16
+  libarchive-dev libarchive13
 )
 # Present on any Linux that can compile C++, or must not be replaced from a .deb.
 system_re='^(libc6|libc6-dev|libgcc-s1|libstdc\+\+6|libcrypt1|libselinux1|libpcre2-8-0|zlib1g|libzstd1|liblzma5|libbz2-1.0|libssl3|libgomp1|libudev1|libuuid1|libatomic1)$'
@@ -53,7 +54,7 @@ fetch() {
   local multi; multi=$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || echo x86_64-linux-gnu)
   local lib=/usr/lib/$multi missing=()
   for p in openmpi-bin libopenmpi-dev libhdf5-dev libyaml-cpp-dev libspdlog-dev libutf8proc-dev libpng-dev \
-           libjpeg62-turbo-dev; do
+           libjpeg62-turbo-dev libarchive-dev; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] || { echo "gpu_bootstrap: fetch reads the runtime dependencies from the" \
@@ -62,7 +63,7 @@ fetch() {
   all=$( { printf '%s\n' "${packages[@]}"
            ldd_packages "$lib/openmpi/lib/libmpi.so" "$lib"/openmpi/lib/openmpi3/*.so "$(readlink -f /usr/bin/orterun)" \
              "$lib/hdf5/serial/libhdf5.so" "$lib/libyaml-cpp.so" "$lib/libspdlog.so" "$lib/libfmt.so" \
-             "$lib/libutf8proc.so" "$lib/libjpeg.so" "$lib/libpng16.so"; } | sort -u | grep -Ev "$system_re")
+             "$lib/libutf8proc.so" "$lib/libjpeg.so" "$lib/libpng16.so" "$lib/libarchive.so"; } | sort -u | grep -Ev "$system_re")
   # shellcheck disable=SC2086
   (cd "$dir" && rm -f ./*.deb && apt-get download -q $all)
   printf '%s\n' $all > "$dir/packages.txt"

@@ -15,7 +15,7 @@ packages=(
   libyaml-cpp-dev
   googletest libgtest-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libboost-dev
-  zlib1g-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev
+  zlib1g-dev libutf8proc-dev libjpeg62-turbo-dev libpng-dev libarchive-dev
   dataset-fashion-mnist gnuplot-nox
 )
 # --test: what the test suite needs beyond the build (a real single-node Slurm).

@@ -51,7 +51,7 @@ void add_data(CLI::App& app, Action& action) {
                      "Lines 'concept<TAB>display name': the words prompts use (/concept_display_names)");
   import->add_option("--threads", imp->threads, "Decoding threads (0 = the machine's cores, at most 16)")
       ->capture_default_str();
-  import->add_option("SOURCE", imp->sources, "Folders or uncompressed .tar files of <key>.jpg|png + <key>.txt")
+  import->add_option("SOURCE", imp->sources, "Folders or .tar files (plain or gzip/xz/zstd-compressed) of <key>.jpg|png + <key>.txt")
       ->required();
   import->callback([&action, imp] {
     action = [imp] {

@@ -170,13 +170,6 @@ void for_each_sample(const std::string& source, bool with_images, const SampleFn
   if (ec || !fs::exists(status)) throw IoError(fmt::format("source {} does not exist", source));
   if (fs::is_directory(status)) return for_each_folder_sample(source, with_images, fn);
   if (!fs::is_regular_file(status)) throw IoError(fmt::format("source {} is neither a folder nor a file", source));
-  std::ifstream probe(source, std::ios::binary);
-  unsigned char magic[2] = {0, 0};
-  probe.read(reinterpret_cast<char*>(magic), 2);
-  if (magic[0] == 0x1f && magic[1] == 0x8b) {
-    throw IoError(fmt::format("{} is gzip-compressed; decompress it first (gunzip), sources are folders or "
-                              "uncompressed .tar files", source));
-  }
   for_each_tar_sample(source, with_images, fn);
 }
 
@@ -403,7 +396,7 @@ void check_options(const ImportOptions& o) {
   auto need = [](bool ok, const std::string& what) {
     if (!ok) throw ConfigError("hac data import: " + what);
   };
-  need(!o.sources.empty(), "give at least one SOURCE (a folder or an uncompressed .tar)");
+  need(!o.sources.empty(), "give at least one SOURCE (a folder or a .tar, plain or compressed)");
   need(!o.out.empty(), "--out FILE is required");
   need(o.size >= 1 && o.size <= 4096, fmt::format("--size must be in [1, 4096], got {}", o.size));
   need(o.channels == 1 || o.channels == 3, fmt::format("--channels must be 1 or 3, got {}", o.channels));

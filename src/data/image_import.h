@@ -24,7 +24,7 @@ namespace runner::data {
 // the class's display name. Display names (what captions and zero-shot prompts say): the folder
 // name with '_' as spaces, or a line of `display_names_file`.
 struct ImportOptions {
-  std::vector<std::string> sources;  // folders and uncompressed .tar files, in this order
+  std::vector<std::string> sources;  // folders and .tar files (plain or compressed), in this order
   std::string out;
   int64_t size = 0;                  // images become size x size (shorter side, then center crop)
   int64_t channels = 3;              // 3 = RGB, 1 = grey (Rec.601 luma)
@@ -89,10 +89,11 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, int
 // Writes uint8 [size, size, channels] to out.
 void resize_center_crop(const DecodedImage& image, int64_t size, int64_t channels, uint8_t* out);
 
-// Calls fn(name, size, read) for every regular file of an uncompressed tar (ustar, GNU long
-// names, pax "path" and "size" records), in archive order, names without a leading "./" or "/";
-// read() returns the member's bytes, and members not read are skipped by seeking. Throws
-// IoError naming the file for a malformed or truncated archive (checked against the file size).
+// Calls fn(name, size, read) for every regular file of a tar (ustar, GNU long names and large
+// sizes, pax records), plain or compressed (gzip, bzip2, xz, zstd, ...: libarchive's filters), in
+// archive order, names without a leading "./" or "/"; read() returns the member's bytes, and
+// members not read are skipped. Throws IoError naming the file for a malformed, truncated or
+// corrupt archive.
 using TarMemberFn =
     std::function<void(const std::string& name, uint64_t size, const std::function<std::string()>& read)>;
 void for_each_tar_member(const std::string& path, const TarMemberFn& fn);

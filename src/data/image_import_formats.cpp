@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 
 #include <fmt/format.h>
+#include <archive.h>
+#include <archive_entry.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -266,141 +268,64 @@ uint8_t to_byte(float v) { return static_cast<uint8_t>(std::clamp(std::floor(v +
 
 // ----------------------------------------------------------------------------- tar
 
-uint64_t parse_tar_number(const char* field, size_t len) {
-  if (static_cast<unsigned char>(field[0]) & 0x80) {  // GNU base-256 for sizes over 8 GiB
-    uint64_t v = static_cast<unsigned char>(field[0]) & 0x7f;
-    for (size_t i = 1; i < len; ++i) v = (v << 8) | static_cast<unsigned char>(field[i]);
-    return v;
-  }
-  uint64_t v = 0;
-  size_t i = 0;
-  while (i < len && (field[i] == ' ' || field[i] == '\0')) ++i;
-  for (; i < len && field[i] >= '0' && field[i] <= '7'; ++i) v = v * 8 + static_cast<uint64_t>(field[i] - '0');
-  return v;
-}
-
-std::string tar_field(const char* field, size_t len) { return std::string(field, strnlen(field, len)); }
-
-// A sequential reader of ustar/GNU/pax archives: regular files only, long names from GNU 'L'
-// entries and pax "path" records, member data read or skipped by seeking.
-class TarReader {
+// One libarchive reader, freed however the walk ends.
+class ArchiveReader {
  public:
-  explicit TarReader(const std::string& path) : path_(path) {
-    file_ = std::fopen(path.c_str(), "rb");
-    if (file_ == nullptr) throw IoError(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-    struct stat st {};
-    if (fstat(fileno(file_), &st) != 0) throw IoError(fmt::format("cannot stat {}: {}", path, std::strerror(errno)));
-    size_ = static_cast<uint64_t>(st.st_size);
+  explicit ArchiveReader(const std::string& path) : path_(path), a_(archive_read_new()) {
+    if (a_ == nullptr) throw IoError(fmt::format("{}: cannot create an archive reader", path));
+    archive_read_support_filter_all(a_);   // gzip, bzip2, xz, zstd, lz4, ... or none
+    archive_read_support_format_tar(a_);   // ustar, GNU (long names, base-256 sizes), pax
+    if (archive_read_open_filename(a_, path.c_str(), 1 << 20) != ARCHIVE_OK) {
+      fail("not a tar archive (plain or compressed), or a corrupt or unreadable one");
+    }
   }
-  ~TarReader() { std::fclose(file_); }
-  TarReader(const TarReader&) = delete;
-  TarReader& operator=(const TarReader&) = delete;
+  ~ArchiveReader() { archive_read_free(a_); }
+  ArchiveReader(const ArchiveReader&) = delete;
+  ArchiveReader& operator=(const ArchiveReader&) = delete;
 
   // Moves to the next regular file; false at the end of the archive.
   bool next(std::string& name, uint64_t& size) {
-    std::string long_name;
-    uint64_t pax_size = UINT64_MAX;
     for (;;) {
-      seek(next_header_);
-      char h[512];
-      const size_t got = std::fread(h, 1, sizeof h, file_);
-      if (got == 0 && std::feof(file_)) return false;  // no end-of-archive blocks: accept
-      if (got != sizeof h) throw IoError(fmt::format("{}: truncated tar header at byte {}", path_, next_header_));
-      if (std::all_of(h, h + sizeof h, [](char ch) { return ch == 0; })) return false;
-      check_sum(h);
-      const uint64_t at = next_header_ + 512;
-      uint64_t len = parse_tar_number(h + 124, 12);
-      if (pax_size != UINT64_MAX && (h[156] == '0' || h[156] == '\0' || h[156] == '7')) len = pax_size;
-      if (at + len > size_) {
-        throw IoError(fmt::format("{}: truncated tar: member '{}' needs {} bytes at byte {}, the file has {}", path_,
-                                  tar_field(h, 100), len, at, size_));
-      }
-      data_at_ = at;
-      data_len_ = len;
-      next_header_ = at + (len + 511) / 512 * 512;
-      const char type = h[156];
-      if (type == 'L') {  // GNU long name of the next entry
-        long_name = tar_field(read_data(1 << 16).data(), len);
-        continue;
-      }
-      if (type == 'x') {  // pax extended header of the next entry
-        parse_pax(read_data(1 << 20), long_name, pax_size);
-        continue;
-      }
-      if (type != '0' && type != '\0' && type != '7') {  // directories, links, pax globals, ...
-        long_name.clear();
-        pax_size = UINT64_MAX;
-        continue;
-      }
-      name = long_name;
-      if (name.empty()) {
-        name = tar_field(h, 100);
-        const std::string prefix = tar_field(h + 345, 155);
-        // POSIX ustar only: GNU tars ("ustar  ") keep other fields where the prefix would be.
-        if (std::memcmp(h + 257, "ustar\0", 6) == 0 && !prefix.empty()) name = prefix + "/" + name;
-      }
+      archive_entry* e = nullptr;
+      const int rc = archive_read_next_header(a_, &e);
+      if (rc == ARCHIVE_EOF) return false;
+      if (rc < ARCHIVE_WARN) fail("not a tar archive (plain or compressed), or a truncated tar or a corrupt one");
+      if (archive_entry_filetype(e) != AE_IFREG) continue;  // directories, links, ...
+      const char* p = archive_entry_pathname_utf8(e);
+      if (p == nullptr) p = archive_entry_pathname(e);
+      name = p == nullptr ? "" : p;
       while (name.rfind("./", 0) == 0) name.erase(0, 2);
       while (!name.empty() && name[0] == '/') name.erase(0, 1);
-      size = len;
+      size = archive_entry_size_is_set(e) ? static_cast<uint64_t>(archive_entry_size(e)) : 0;
+      size_ = size;
       return true;
     }
   }
 
-  // The current member's data (at most `cap` bytes are allowed).
+  // The current member's data (at most `cap` bytes are allowed). A member not read is skipped by
+  // the next call to next().
   std::string read_data(uint64_t cap) {
-    if (data_len_ > cap) throw IoError(fmt::format("{}: tar member of {} bytes over {}", path_, data_len_, cap));
-    std::string out(static_cast<size_t>(data_len_), '\0');
-    seek(data_at_);
-    if (!out.empty() && std::fread(out.data(), 1, out.size(), file_) != out.size()) {
-      throw IoError(fmt::format("{}: read error at byte {}: {}", path_, data_at_, std::strerror(errno)));
+    if (size_ > cap) throw IoError(fmt::format("{}: tar member of {} bytes over {}", path_, size_, cap));
+    std::string out(static_cast<size_t>(size_), '\0');
+    size_t got = 0;
+    while (got < out.size()) {
+      const la_ssize_t n = archive_read_data(a_, out.data() + got, out.size() - got);
+      if (n < 0) fail("truncated tar, or a corrupt member");
+      if (n == 0) fail(fmt::format("truncated tar: a member of {} bytes ends after {}", out.size(), got));
+      got += static_cast<size_t>(n);
     }
     return out;
   }
 
-  const std::string& path() const { return path_; }
-
  private:
-  void seek(uint64_t at) {
-    if (fseeko(file_, static_cast<off_t>(at), SEEK_SET) != 0) {
-      throw IoError(fmt::format("{}: cannot seek to byte {}: {}", path_, at, std::strerror(errno)));
-    }
-  }
-
-  void check_sum(const char* h) const {
-    const uint64_t stored = parse_tar_number(h + 148, 8);
-    uint64_t sum_unsigned = 0;
-    int64_t sum_signed = 0;  // some old tars summed signed chars
-    for (size_t i = 0; i < 512; ++i) {
-      const bool in_field = i >= 148 && i < 156;
-      sum_unsigned += in_field ? ' ' : static_cast<unsigned char>(h[i]);
-      sum_signed += in_field ? ' ' : static_cast<signed char>(h[i]);
-    }
-    if (stored != sum_unsigned && static_cast<int64_t>(stored) != sum_signed) {
-      throw IoError(fmt::format("{}: not a tar archive, or a corrupt one (bad header checksum at byte {}); "
-                                "sources are folders or uncompressed .tar files",
-                                path_, next_header_));
-    }
-  }
-
-  // Records "<len> <key>=<value>\n"; only path and size matter here.
-  void parse_pax(const std::string& records, std::string& long_name, uint64_t& pax_size) const {
-    size_t at = 0;
-    while (at < records.size()) {
-      const size_t space = records.find(' ', at);
-      if (space == std::string::npos) break;
-      const uint64_t len = std::strtoull(records.c_str() + at, nullptr, 10);
-      if (len == 0 || at + len > records.size()) throw IoError(fmt::format("{}: malformed pax header", path_));
-      const std::string rec = records.substr(space + 1, at + len - space - 2);  // without '\n'
-      const size_t eq = rec.find('=');
-      if (eq != std::string::npos && rec.compare(0, eq, "path") == 0) long_name = rec.substr(eq + 1);
-      if (eq != std::string::npos && rec.compare(0, eq, "size") == 0) pax_size = std::stoull(rec.substr(eq + 1));
-      at += len;
-    }
+  [[noreturn]] void fail(const std::string& what) {
+    const char* why = archive_error_string(a_);
+    throw IoError(fmt::format("{}: {}{}", path_, what, why != nullptr ? fmt::format(" ({})", why) : std::string()));
   }
 
   std::string path_;
-  FILE* file_ = nullptr;
-  uint64_t size_ = 0, next_header_ = 0, data_at_ = 0, data_len_ = 0;
+  archive* a_;
+  uint64_t size_ = 0;
 };
 
 }  // namespace
@@ -481,7 +406,7 @@ void resize_center_crop(const DecodedImage& image, int64_t size, int64_t channel
 }
 
 void for_each_tar_member(const std::string& path, const TarMemberFn& fn) {
-  TarReader tar(path);
+  ArchiveReader tar(path);
   std::string name;
   uint64_t size = 0;
   while (tar.next(name, size)) fn(name, size, [&tar, &size] { return tar.read_data(size); });
