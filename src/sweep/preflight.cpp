@@ -56,6 +56,7 @@ class Checker {
     // original the sweep trains, else the checkpoint the point starts from.
     std::optional<std::pair<int64_t, int64_t>> image;  // size, channels
     bool tokenizer_in_checkpoint = false;
+    bool released = false;  // a loaded checkpoint without hac's tokenizer: CLIP's BPE it is
     std::string model_name;
     if (j.original || j.needs >= 0) {
       const config::Config& oc = j.original ? c : g_.originals.at(static_cast<size_t>(j.needs)).cfg;
@@ -76,12 +77,12 @@ class Checker {
       const Checkpoint& k = checkpoint(c.unlearn.original, "unlearn.original");
       if (k.ok) image = {{k.options.vision.image_size, k.options.vision.channels}};
       tokenizer_in_checkpoint = k.has_tokenizer;
+      released = k.ok && !k.has_tokenizer;
       model_name = c.unlearn.original;
     } else {
       add("unlearn.original: a point has no original (set unlearn.original, or give the sweep an originals block)");
     }
     const bool needs_bpe = c.data.tokenizer == "clip_bpe" && !tokenizer_in_checkpoint;
-    const bool released = !j.original && j.needs < 0 && !c.unlearn.original.empty() && !tokenizer_in_checkpoint;
     if (needs_bpe || released) {
       if (c.data.vocab_file.empty()) {
         add(fmt::format("data.vocab_file: not set, and {} needs CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz "
