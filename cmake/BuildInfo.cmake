@@ -1,6 +1,8 @@
 # Run at build time (cmake -P): writes OUT with the git commit of SRC and, when the tracked files
 # differ from it, their diff (`git diff HEAD`, embedded as bytes), rewriting OUT only when the text
 # changes so an unchanged tree does not relink.
+get_filename_component(out_dir "${OUT}" DIRECTORY)
+file(MAKE_DIRECTORY "${out_dir}")  # a fresh build directory has no generated/ yet
 execute_process(COMMAND git -C "${SRC}" rev-parse --short=12 HEAD
                 OUTPUT_VARIABLE commit OUTPUT_STRIP_TRAILING_WHITESPACE ERROR_QUIET RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0 OR commit STREQUAL "")

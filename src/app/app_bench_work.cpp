@@ -7,11 +7,13 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 
 #include "app/app.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/image.h"
 #include "data/loader.h"
 #include "comm/runtime.h"
 #include "models/contrastive_model.h"
@@ -32,12 +34,29 @@ struct BenchDataOptions {
   double seconds = 5.0;
   int prefetch = 4;
   int64_t synthetic_rows = 0, synthetic_size = 224;
+  std::string synthetic_storage = "pixels";
+  bool augment = false;
+  int64_t threads = 0;
 };
 
-// Random images and short captions, written in slices so memory stays small.
-void write_synthetic(const std::string& path, int64_t rows, int64_t size) {
+// Photo-like stand-ins: smooth colour fields (random 7x7 grids, bilinearly enlarged) with
+// sensor-like noise, so JPEG compresses them about as it does photographs (docs/benchmarks.md
+// states the measured size per row). Seeded per slice: the same file on every machine.
+at::Tensor synthetic_images(int64_t n, int64_t size, uint64_t seed) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  at::Tensor coarse = at::rand({n, 3, 7, 7}, gen, at::kFloat) * 255.0;
+  at::Tensor smooth = at::upsample_bilinear2d(coarse, {size, size}, /*align_corners=*/false);
+  at::Tensor noisy = smooth + at::randn({n, 3, size, size}, gen, at::kFloat) * 6.0;
+  return noisy.clamp(0, 255).round().to(at::kByte).permute({0, 2, 3, 1}).contiguous();
+}
+
+// Synthetic images and short captions, written in slices so memory stays small.
+void write_synthetic(const std::string& path, int64_t rows, int64_t size, const std::string& storage) {
+  RUNNER_CHECK(storage == data::kStoragePixels || storage == data::kStorageJpeg, ConfigError,
+               fmt::format("--synthetic-storage must be pixels or jpeg, got '{}'", storage));
   data::DatasetWriter w(path);
   const int64_t slice = std::max<int64_t>(1, (int64_t{64} << 20) / (size * size * 3));
+  uint64_t slice_seed = 1;
   for (const auto& [split, n] : {std::pair<std::string, int64_t>{"train", rows}, {"test", std::max<int64_t>(1, rows / 10)}}) {
     for (int64_t done = 0; done < n; done += slice) {
       const int64_t k = std::min(slice, n - done);
@@ -47,21 +66,35 @@ void write_synthetic(const std::string& path, int64_t rows, int64_t size) {
         caps[i] = fmt::format("synthetic image {} of class {}", done + i, (done + i) % 10);
         concepts[i] = static_cast<int32_t>((done + i) % 10);
       }
-      w.append(split, at::randint(0, 256, {k, size, size, 3}, at::kByte), caps, concepts);
+      const at::Tensor images = synthetic_images(k, size, slice_seed++);
+      if (storage == data::kStorageJpeg) {
+        std::vector<std::string> jpegs(static_cast<size_t>(k));
+        const uint8_t* px = images.data_ptr<uint8_t>();
+        data::parallel_rows(k, data::decode_threads_for(0, 1), [&](int64_t i) {
+          data::DecodedImage im;
+          im.height = im.width = size;
+          im.channels = 3;
+          im.pixels.assign(px + i * size * size * 3, px + (i + 1) * size * size * 3);
+          jpegs[static_cast<size_t>(i)] = data::encode_jpeg(im, 95);
+        });
+        w.append_encoded(split, jpegs, data::ImageShape{size, size, 3}, caps, concepts);
+      } else {
+        w.append(split, images, caps, concepts);
+      }
       core::log_info("synthetic {}: {}/{} rows", split, done + k, n);
     }
   }
   std::vector<std::string> names;
   for (int c = 0; c < 10; ++c) names.push_back(fmt::format("class {}", c));
   w.set_concepts(names, {});
-  w.set_attribute("builder", "hac bench data (synthetic)");
+  w.set_attribute("builder", "hac bench data (synthetic: smooth colour fields with noise; JPEG quality 95)");
   w.commit();
 }
 
 int run_bench_data(const BenchDataOptions& o) {
   auto comm = comm::init_world();
   if (o.synthetic_rows > 0 && !std::ifstream(o.file).good()) {
-    if (comm->rank() == 0) write_synthetic(o.file, o.synthetic_rows, o.synthetic_size);
+    if (comm->rank() == 0) write_synthetic(o.file, o.synthetic_rows, o.synthetic_size, o.synthetic_storage);
     comm->barrier();
   }
   auto file = data::DatasetFile::open(o.file);
@@ -69,6 +102,8 @@ int run_bench_data(const BenchDataOptions& o) {
   lo.split = o.split;
   lo.batch_size = o.batch;
   lo.prefetch = o.prefetch;
+  lo.augment = o.augment;
+  lo.decode_threads = data::decode_threads_for(o.threads, comm->local_size());
   data::Loader loader(file, lo, comm->rank(), comm->world_size());
   const auto& shape = file->info().splits.at(o.split).image;
   comm->barrier();
@@ -86,16 +121,24 @@ int run_bench_data(const BenchDataOptions& o) {
   at::Tensor mine = at::tensor({static_cast<double>(samples) / dt}, at::kDouble);
   at::Tensor all = comm->all_gather(mine);
   const double mb = static_cast<double>(shape.bytes()) / 1e6;
-  core::log_info("bench data: {} ({} rows of {}x{}x{}), batch {}, prefetch {}, {} rank(s)", o.file,
-                 file->info().splits.at(o.split).size, shape.height, shape.width, shape.channels, o.batch,
-                 o.prefetch, comm->world_size());
+  const auto& info = file->info();
+  int64_t all_rows = 0;
+  for (const std::string& sp : data::split_names()) all_rows += info.splits.at(sp).size;
+  std::error_code ec;
+  const auto file_bytes = std::filesystem::file_size(o.file, ec);
+  core::log_info("bench data: {} ({} rows of {}x{}x{}, {} storage, {:.1f} MB per 1,000 rows on disk), batch {}, "
+                 "prefetch {}, {} decode thread(s), augment {}, {} rank(s)", o.file, info.splits.at(o.split).size,
+                 shape.height, shape.width, shape.channels, info.storage,
+                 ec || all_rows == 0 ? 0.0 : static_cast<double>(file_bytes) / static_cast<double>(all_rows) / 1e3,
+                 o.batch, o.prefetch, lo.decode_threads, o.augment ? "random_resized_crop" : "none",
+                 comm->world_size());
   double total = 0;
   for (int r = 0; r < comm->world_size(); ++r) {
     const double sps = all[r].item<double>();
     total += sps;
-    core::log_info("  rank {}: {:.0f} samples/s, {:.1f} MB/s", r, sps, sps * mb);
+    core::log_info("  rank {}: {:.0f} samples/s, {:.1f} MB/s of pixels", r, sps, sps * mb);
   }
-  core::log_info("  all ranks: {:.0f} samples/s, {:.1f} MB/s", total, total * mb);
+  core::log_info("  all ranks: {:.0f} samples/s, {:.1f} MB/s of pixels", total, total * mb);
   comm->barrier();
   comm::finalize_world();
   return 0;
@@ -183,6 +226,11 @@ void add_bench_work(CLI::App& bench, Action& action) {
   data->add_option("--prefetch", d->prefetch, "Batches read ahead (0 = inline)")->capture_default_str();
   data->add_option("--synthetic-rows", d->synthetic_rows, "Create FILE first (if absent) with this many random rows");
   data->add_option("--synthetic-size", d->synthetic_size, "Image size of the synthetic file")->capture_default_str();
+  data->add_option("--synthetic-storage", d->synthetic_storage, "Storage of the synthetic file: pixels | jpeg")
+      ->capture_default_str();
+  data->add_flag("--augment", d->augment, "Random resized crops (data.augment random_resized_crop)");
+  data->add_option("--threads", d->threads, "Decode threads per rank (data.decode_threads; 0 = cores / ranks)")
+      ->capture_default_str();
   data->callback([&action, d] { action = [d] { return run_bench_data(*d); }; });
 
   auto s = std::make_shared<BenchStepOptions>();

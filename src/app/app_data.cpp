@@ -6,6 +6,7 @@
 #include "app/app.h"
 #include "data/dataset.h"
 #include "data/fashion_mnist.h"
+#include "data/convert.h"
 #include "data/image_import.h"
 
 namespace runner::app {
@@ -49,6 +50,14 @@ void add_data(CLI::App& app, Action& action) {
       ->capture_default_str();
   import->add_option("--display-names", imp->display_names_file,
                      "Lines 'concept<TAB>display name': the words prompts use (/concept_display_names)");
+  import->add_option("--storage", imp->storage,
+                     "pixels (decoded rows, fastest to read) | jpeg (encoded bytes, ~10x smaller, decoded by the "
+                     "loader; allows data.augment random_resized_crop on the stored, larger image)")
+      ->capture_default_str();
+  import->add_option("--jpeg-max-side", imp->jpeg_max_side,
+                     "jpeg: shorter side kept at most (larger images shrunk and re-encoded; 0 = size * 8/7)")
+      ->capture_default_str();
+  import->add_option("--jpeg-quality", imp->jpeg_quality, "jpeg: quality of re-encoded images")->capture_default_str();
   import->add_option("--threads", imp->threads, "Decoding threads (0 = the machine's cores, at most 16)")
       ->capture_default_str();
   import->add_option("SOURCE", imp->sources, "Folders or .tar files (plain or gzip/xz/zstd-compressed) of <key>.jpg|png + <key>.txt")
@@ -56,6 +65,21 @@ void add_data(CLI::App& app, Action& action) {
   import->callback([&action, imp] {
     action = [imp] {
       data::import_images(*imp);
+      return 0;
+    };
+  });
+
+  auto conv = std::make_shared<data::ConvertOptions>();
+  auto* convert = data->add_subcommand(
+      "convert", "Rewrite a dataset with the other image storage (pixels <-> jpeg), every row and table kept");
+  convert->add_option("IN", conv->in, "Dataset file to read")->required();
+  convert->add_option("--out", conv->out, "Output HDF5 file")->required();
+  convert->add_option("--storage", conv->storage, "Storage of the output: pixels | jpeg")->capture_default_str();
+  convert->add_option("--jpeg-quality", conv->jpeg_quality, "jpeg: quality of the encoded rows")->capture_default_str();
+  convert->add_option("--threads", conv->threads, "Encode/decode threads (0 = the machine's cores)")->capture_default_str();
+  convert->callback([&action, conv] {
+    action = [conv] {
+      data::convert_dataset(*conv);
       return 0;
     };
   });

@@ -1,6 +1,7 @@
 // `hac sweep SPEC`: a grid of originals and unlearning runs on the local, mpi or slurm backend
 // (docs/sweeps.md), and `--job stage:I` for one job in process (Slurm array tasks).
 #include <CLI/CLI.hpp>
+#include <ATen/ATen.h>
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -95,13 +96,26 @@ int run(SweepCli& c) {
   if (c.check) {
     return sweep::print_preflight(sweep::preflight(sweep::expand(spec), c.preflight)) == 0 ? 0 : 2;
   }
-  if (c.backend != "mpi") {
+  {
     // The coordinator's preflight: what would fail hours later fails now, every problem at once.
-    const sweep::PreflightReport r = sweep::preflight(sweep::expand(spec), c.preflight);
-    if (!r.problems.empty()) {
-      sweep::print_preflight(r);
-      throw ConfigError(fmt::format("{}: the preflight found {} problem(s) (listed above); nothing was started",
-                                    c.spec, r.problems.size()));
+    // Under the mpi backend every rank coordinates: rank 0 checks (each file opened once, not
+    // once per rank) and tells the others, and every rank stops with the same exit code.
+    const comm::CommPtr world = c.backend == "mpi" ? comm::init_world({}) : nullptr;
+    int64_t problems = 0;
+    if (!world || world->rank() == 0) {
+      const sweep::PreflightReport r = sweep::preflight(sweep::expand(spec), c.preflight);
+      if (!r.problems.empty()) sweep::print_preflight(r);
+      problems = static_cast<int64_t>(r.problems.size());
+    }
+    if (world) {
+      at::Tensor n = at::full({1}, problems, at::kLong);
+      world->broadcast(n, 0);
+      problems = n[0].item<int64_t>();
+      if (problems > 0) comm::finalize_world();  // a clean exit 2 on every rank, not an abort
+    }
+    if (problems > 0) {
+      throw ConfigError(fmt::format("{}: the preflight found {} problem(s) (listed {}); nothing was started", c.spec,
+                                    problems, world && world->rank() != 0 ? "by rank 0" : "above"));
     }
   }
   // One local coordinator per sweep at a time, unless asked to share: each run's own lock still

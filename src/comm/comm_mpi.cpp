@@ -331,6 +331,7 @@ std::string mpi_library_version() {
 #ifndef RUNNER_HAVE_NCCL
 bool nccl_built() { return false; }
 std::string nccl_version() { return "none"; }
+std::string cuda_device_description(int /*index*/) { return "unknown (this hac was built without CUDA)"; }
 CommPtr make_nccl_comm(const CommPtr& /*bootstrap*/) {
   throw CommError("this hac was built without NCCL (RUNNER_WITH_NCCL=OFF or NCCL not found at "
                   "configure time); rebuild with NCCL_HOME set for GPU runs");

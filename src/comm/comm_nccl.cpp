@@ -227,4 +227,16 @@ CommPtr make_nccl_comm(const CommPtr& bootstrap) {
   return std::make_shared<NcclComm>(bootstrap);
 }
 
+std::string cuda_device_description(int index) {
+  cudaDeviceProp p{};
+  const cudaError_t rc = cudaGetDeviceProperties(&p, index);
+  if (rc != cudaSuccess) return fmt::format("unknown (cuda:{}: {})", index, cudaGetErrorString(rc));
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  cudaDriverGetVersion(&driver);
+  return fmt::format("{} (compute {}.{}, {:.0f} GiB; CUDA runtime {}.{}, driver {}.{})", p.name, p.major, p.minor,
+                     static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), runtime / 1000,
+                     runtime % 1000 / 10, driver / 1000, driver % 1000 / 10);
+}
+
 }  // namespace runner::comm

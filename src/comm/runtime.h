@@ -44,5 +44,9 @@ CommPtr make_nccl_comm(const CommPtr& bootstrap);
 std::string mpi_library_version();
 // "2.28.9" or "none" when NCCL is not built in.
 std::string nccl_version();
+// The CUDA device `index` as provenance records it: "NVIDIA H100 80GB HBM3 (compute 9.0, 79 GiB;
+// CUDA runtime 12.4, driver 12.4)", or "unknown (...)" saying why not (no CUDA runtime in this
+// build, no such device).
+std::string cuda_device_description(int index);
 
 }  // namespace runner::comm

@@ -44,6 +44,10 @@ void visit(V& v, DataConfig& c) {
   v("word_min_count", c.word_min_count, "word: a word needs this many occurrences");
   v("val_fraction", c.val_fraction, "share of each concept's train rows held out as the validation split (0 = none)");
   v("val_seed", c.val_seed, "which train rows the validation split holds");
+  v("augment", c.augment,
+    "training batches: none | random_resized_crop (MERU's: 50-100% of the area, aspect 3/4-4/3); eval never augments");
+  v("decode_threads", c.decode_threads,
+    "threads per rank that decode JPEG-stored rows and augment (0 = cores / ranks on the node)");
 }
 
 template <class V>
@@ -165,6 +169,7 @@ void for_each_section(Config& c, F&& f) {
 bool is_semantic(const std::string& section, const std::string& key) {
   if (section == "output" || section == "eval") return false;
   return !((section == "train" && key == "log_every") || (section == "data" && key == "prefetch") ||
+           (section == "data" && key == "decode_threads") ||
            (section == "dist" && key == "threads"));
 }
 

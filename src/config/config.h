@@ -21,6 +21,10 @@ struct DataConfig {
   // training never sees it; eval.split val evaluates on it (selection), test stays for reporting.
   double val_fraction = 0.0;     // share of each concept's train rows held out (0 = no validation split)
   int64_t val_seed = 0;          // which rows
+  // Training batches only (evaluation always resizes and center-crops): none | random_resized_crop
+  // (MERU's: a crop of 50-100% of the area, aspect 3/4-4/3, resized to the model's image size).
+  std::string augment = "none";
+  int64_t decode_threads = 0;    // threads per rank that decode JPEG rows / augment (0 = cores / local ranks)
 };
 
 struct ModelConfig {

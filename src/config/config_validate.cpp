@@ -56,6 +56,8 @@ void validate_values(const Config& c) {
     invalid("data.val_fraction", fmt::format("{}", d.val_fraction), "must be in [0, 1)");
   }
   check_int("data.val_seed", d.val_seed, 0);
+  check_one_of("data.augment", d.augment, {"none", "random_resized_crop"});
+  check_int("data.decode_threads", d.decode_threads, 0);
 
   const ModelConfig& m = c.model;
   check_one_of("model.kind", m.kind, {"clip", "meru"});

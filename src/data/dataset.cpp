@@ -6,16 +6,20 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "core/error.h"
 #include "core/hash.h"
 #include "data/sampler.h"
 #include "data/h5_util.h"
+#include "data/image.h"
 
 namespace runner::data {
 
@@ -115,15 +119,25 @@ struct DatasetWriter::Impl {
   Handle file;
   struct SplitHandles {
     Handle images, captions, concept;
+    Handle jpeg, jpeg_size;  // JPEG storage (images unused)
     ImageShape shape;
-    hsize_t size = 0;
+    hsize_t size = 0, jpeg_bytes = 0;
   };
+  std::string storage;  // fixed by the first append
   std::map<std::string, SplitHandles> splits;
   std::vector<std::string> concept_names;
   std::vector<std::string> display_names;
   std::vector<int32_t> concept_parent;
   bool concepts_set = false, committed = false;
   int32_t max_concept = -1;
+
+  void fix_storage(const std::string& kind) {
+    if (storage.empty()) storage = kind;
+    if (storage != kind) {
+      throw IoError(fmt::format("{}: rows stored as {} cannot join a file of {} rows (a file is all pixels or all "
+                                "JPEG)", path, kind, storage));
+    }
+  }
 
   SplitHandles& open_split(const std::string& split, const ImageShape& shape) {
     auto it = splits.find(split);
@@ -145,9 +159,15 @@ struct DatasetWriter::Impl {
       return h5::check(H5Dcreate2(group.get(), name, type, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                        H5Dclose, "H5Dcreate2", partial, obj);
     };
-    // About 1 MiB of images per chunk: large sequential reads, small random-row overhead.
-    const hsize_t rows = std::max<hsize_t>(1, std::min<hsize_t>(4096, (hsize_t{1} << 20) / (h * w * c)));
-    s.images = create("images", H5T_NATIVE_UINT8, {rows, h, w, c});
+    if (storage == kStorageJpeg) {
+      // Encoded bytes back to back in 1 MiB chunks; a row is the byte range its size gives.
+      s.jpeg = create("jpeg", H5T_NATIVE_UINT8, {hsize_t{1} << 20});
+      s.jpeg_size = create("jpeg_size", H5T_NATIVE_INT64, {4096});
+    } else {
+      // About 1 MiB of images per chunk: large sequential reads, small random-row overhead.
+      const hsize_t rows = std::max<hsize_t>(1, std::min<hsize_t>(4096, (hsize_t{1} << 20) / (h * w * c)));
+      s.images = create("images", H5T_NATIVE_UINT8, {rows, h, w, c});
+    }
     Handle str = h5::utf8_string_type();
     s.captions = create("captions", str.get(), {1024});
     s.concept = create("concept", H5T_NATIVE_INT32, {4096});
@@ -201,6 +221,7 @@ void DatasetWriter::append(const std::string& split, const at::Tensor& images,
   if (shape.channels != 1 && shape.channels != 3) {
     throw IoError(fmt::format("{}: images need 1 or 3 channels, got {}", impl_->path, shape.channels));
   }
+  impl_->fix_storage(kStoragePixels);
   auto& s = impl_->open_split(split, shape);
   if (s.shape.height != shape.height || s.shape.width != shape.width || s.shape.channels != shape.channels) {
     throw IoError(fmt::format("{}: {} images are {}x{}x{}, these are {}x{}x{}", impl_->path, split, s.shape.height,
@@ -217,6 +238,50 @@ void DatasetWriter::append(const std::string& split, const at::Tensor& images,
   impl_->extend_and_write(s.captions.get(), s.size, un, str.get(), ptrs.data(), split + "/captions");
   impl_->extend_and_write(s.concept.get(), s.size, un, H5T_NATIVE_INT32, concepts.data(), split + "/concept");
   s.size += un;
+}
+
+void DatasetWriter::append_encoded(const std::string& split, const std::vector<std::string>& jpegs,
+                                   const ImageShape& shape, const std::vector<std::string>& captions,
+                                   const std::vector<int32_t>& concepts) {
+  if (!is_split(split)) throw IoError(fmt::format("{}: unknown split '{}' (train, test)", impl_->path, split));
+  const auto n = static_cast<int64_t>(jpegs.size());
+  if (static_cast<int64_t>(captions.size()) != n || static_cast<int64_t>(concepts.size()) != n) {
+    throw IoError(fmt::format("{}: {} images but {} captions and {} concepts", impl_->path, n, captions.size(),
+                              concepts.size()));
+  }
+  if ((shape.channels != 1 && shape.channels != 3) || shape.height < 1 || shape.width < 1) {
+    throw IoError(fmt::format("{}: images must decode to HxWx1 or HxWx3, got {}x{}x{}", impl_->path, shape.height,
+                              shape.width, shape.channels));
+  }
+  impl_->fix_storage(kStorageJpeg);
+  auto& s = impl_->open_split(split, shape);
+  if (s.shape.height != shape.height || s.shape.width != shape.width || s.shape.channels != shape.channels) {
+    throw IoError(fmt::format("{}: {} images decode to {}x{}x{}, these to {}x{}x{}", impl_->path, split,
+                              s.shape.height, s.shape.width, s.shape.channels, shape.height, shape.width,
+                              shape.channels));
+  }
+  if (n == 0) return;
+  std::string bytes;
+  std::vector<int64_t> sizes(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string& j = jpegs[static_cast<size_t>(i)];
+    if (j.size() < 3 || static_cast<unsigned char>(j[0]) != 0xFF || static_cast<unsigned char>(j[1]) != 0xD8) {
+      throw IoError(fmt::format("{}: {} row {} is not a JPEG ({} bytes)", impl_->path, split, s.size + i, j.size()));
+    }
+    sizes[static_cast<size_t>(i)] = static_cast<int64_t>(j.size());
+    bytes += j;
+  }
+  for (int32_t c : concepts) impl_->max_concept = std::max(impl_->max_concept, c);
+  std::vector<const char*> ptrs(captions.size());
+  for (size_t i = 0; i < captions.size(); ++i) ptrs[i] = captions[i].c_str();
+  Handle str = h5::utf8_string_type();
+  const auto un = static_cast<hsize_t>(n);
+  impl_->extend_and_write(s.jpeg.get(), s.jpeg_bytes, bytes.size(), H5T_NATIVE_UINT8, bytes.data(), split + "/jpeg");
+  impl_->extend_and_write(s.jpeg_size.get(), s.size, un, H5T_NATIVE_INT64, sizes.data(), split + "/jpeg_size");
+  impl_->extend_and_write(s.captions.get(), s.size, un, str.get(), ptrs.data(), split + "/captions");
+  impl_->extend_and_write(s.concept.get(), s.size, un, H5T_NATIVE_INT32, concepts.data(), split + "/concept");
+  s.size += un;
+  s.jpeg_bytes += bytes.size();
 }
 
 void DatasetWriter::set_concepts(const std::vector<std::string>& names, const std::vector<int32_t>& parent) {
@@ -276,7 +341,15 @@ void DatasetWriter::commit() {
   if (!m.concept_parent.empty()) {
     write_1d("concept_parent", H5T_NATIVE_INT32, m.concept_parent.data(), m.concept_parent.size());
   }
+  if (m.storage == kStorageJpeg) {
+    for (const auto& [split, sh] : m.splits) {
+      const int32_t dims[3] = {static_cast<int32_t>(sh.shape.height), static_cast<int32_t>(sh.shape.width),
+                               static_cast<int32_t>(sh.shape.channels)};
+      write_1d((split + "/image_shape").c_str(), H5T_NATIVE_INT32, dims, 3);
+    }
+  }
   set_attribute("format", kDatasetFormat);
+  set_attribute("storage", m.storage.empty() ? kStoragePixels : m.storage);
   m.splits.clear();
   h5::check(H5Fflush(m.file.get(), H5F_SCOPE_GLOBAL), "H5Fflush", m.partial, "");
   m.file.reset();
@@ -286,11 +359,56 @@ void DatasetWriter::commit() {
   m.committed = true;
 }
 
+// ----------------------------------------------------------------------------- decoding
+
+void parallel_rows(int64_t n, int threads, const std::function<void(int64_t)>& fn) {
+  std::atomic<int64_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex mu;
+  auto work = [&] {
+    for (int64_t i = next++; i < n && !failed; i = next++) {
+      try {
+        fn(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        failed = true;
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  const int64_t extra = std::min<int64_t>(n, std::max(threads, 1)) - 1;
+  try {
+    for (int64_t t = 0; t < extra; ++t) pool.emplace_back(work);
+  } catch (...) {  // could not start a thread: the others finish the rows
+  }
+  work();
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+at::Tensor decode_jpeg_rows(const std::vector<std::string>& jpegs, const ImageShape& shape,
+                            const std::vector<uint64_t>& crop_seeds, int threads, const std::string& where) {
+  RUNNER_CHECK(shape.height == shape.width, IoError,
+               fmt::format("{}: JPEG rows decode to square images only, not {}x{}", where, shape.height, shape.width));
+  const auto n = static_cast<int64_t>(jpegs.size());
+  at::Tensor out = at::empty({n, shape.height, shape.width, shape.channels}, at::kByte);
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  const int64_t row_bytes = shape.bytes();
+  parallel_rows(n, threads, [&](int64_t i) {
+    const uint64_t seed = crop_seeds.empty() ? 0 : crop_seeds[static_cast<size_t>(i)];
+    transform_image(jpegs[static_cast<size_t>(i)], fmt::format("{} row {}", where, i), shape.height, shape.channels,
+                   seed, dst + i * row_bytes);
+  });
+  return out;
+}
+
 // ----------------------------------------------------------------------------- reader
 
 struct DatasetFile::Handles {
   Handle file;
-  std::map<std::string, Handle> images, captions;
+  std::map<std::string, Handle> images, captions;  // images: /<split>/jpeg for JPEG storage
 };
 
 DatasetFile::~DatasetFile() = default;
@@ -323,7 +441,10 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path, const Ho
     // one image chunk. 64 MiB per image dataset keeps a small split entirely in cache after
     // the first epoch and many chunks of a large one.
     Handle dapl(H5Pcreate(H5P_DATASET_ACCESS), H5Pclose);
-    if (name.size() > 7 && name.compare(name.size() - 7, 7, "/images") == 0) {
+    const auto ends_with = [&](const std::string& tail) {
+      return name.size() > tail.size() && name.compare(name.size() - tail.size(), tail.size(), tail) == 0;
+    };
+    if (ends_with("/images") || ends_with("/jpeg")) {
       H5Pset_chunk_cache(dapl.get(), 12421, size_t{64} << 20, 1.0);
     }
     Handle d = h5::check(H5Dopen2(file, name.c_str(), dapl.get()), H5Dclose, "H5Dopen2", path, "/" + name);
@@ -377,35 +498,71 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path, const Ho
     f->info_.display_names = read_all_strings(display.get(), path, "/concept_display_names");
   }
 
+  const bool jpeg = link_exists(file, "train/jpeg") || link_exists(file, "test/jpeg");
+  f->info_.storage = jpeg ? kStorageJpeg : kStoragePixels;
+  auto is_uint8 = [](hid_t d) {
+    Handle t(H5Dget_type(d), H5Tclose);
+    return H5Tget_class(t.get()) == H5T_INTEGER && H5Tget_size(t.get()) == 1 && H5Tget_sign(t.get()) == H5T_SGN_NONE;
+  };
   for (const std::string& split : split_names()) {
-    Handle images = open_dataset(split + "/images");
+    Handle images = open_dataset(split + (jpeg ? "/jpeg" : "/images"));
     Handle captions = open_dataset(split + "/captions");
     Handle concept = open_dataset(split + "/concept");
-    {
-      Handle t(H5Dget_type(images.get()), H5Tclose);
-      expect(H5Tget_class(t.get()) == H5T_INTEGER && H5Tget_size(t.get()) == 1 && H5Tget_sign(t.get()) == H5T_SGN_NONE,
-             split + "/images", "must be uint8");
+    expect(is_uint8(images.get()), split + (jpeg ? "/jpeg" : "/images"), "must be uint8");
+    hsize_t n = 0;
+    SplitInfo si;
+    if (jpeg) {
+      // JPEG storage: bytes back to back, one size per row, and the shape rows decode to.
+      expect(dims_of(images.get()).size() == 1, split + "/jpeg", "must be a 1-d uint8 array (the JPEGs back to back)");
+      Handle sizes = open_dataset(split + "/jpeg_size");
+      expect(type_class(sizes.get()) == H5T_INTEGER && dims_of(sizes.get()).size() == 1, split + "/jpeg_size",
+             "must be a 1-d integer array (each row's JPEG size in bytes)");
+      Handle shape = open_dataset(split + "/image_shape");
+      const std::vector<int32_t> hwc = type_class(shape.get()) == H5T_INTEGER && dims_of(shape.get()).size() == 1
+                                           ? read_all_ints(shape.get(), path, "/" + split + "/image_shape")
+                                           : std::vector<int32_t>{};
+      expect(hwc.size() == 3 && hwc[0] > 0 && hwc[1] > 0 && (hwc[2] == 1 || hwc[2] == 3), split + "/image_shape",
+             "must be 3 integers H, W, C (C = 1 or 3): the shape rows decode to");
+      n = dims_of(sizes.get())[0];
+      std::vector<int64_t> sz(n);
+      if (n > 0) {
+        h5::check(H5Dread(sizes.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, sz.data()), "H5Dread", path,
+                  "/" + split + "/jpeg_size");
+      }
+      std::vector<uint64_t> offsets(n + 1, 0);
+      for (hsize_t i = 0; i < n; ++i) {
+        expect(sz[i] > 0, split + "/jpeg_size", fmt::format("[{}] = {} is not a positive size", i, sz[i]));
+        offsets[i + 1] = offsets[i] + static_cast<uint64_t>(sz[i]);
+      }
+      const hsize_t total = dims_of(images.get())[0];
+      expect(offsets[n] == total, split + "/jpeg_size",
+             fmt::format("sums to {} bytes but {}/jpeg holds {}", offsets[n], split, total));
+      si.image = ImageShape{hwc[0], hwc[1], hwc[2]};
+      si.stored_bytes = static_cast<int64_t>(total);
+      f->jpeg_offsets_[split] = std::move(offsets);
+    } else {
+      const auto idims = dims_of(images.get());
+      expect(idims.size() == 4 && (idims[3] == 1 || idims[3] == 3), split + "/images",
+             fmt::format("must be [N, H, W, C] with C = 1 or 3, got {} dimensions", idims.size()));
+      n = idims[0];
+      si.image = ImageShape{static_cast<int64_t>(idims[1]), static_cast<int64_t>(idims[2]), static_cast<int64_t>(idims[3])};
+      si.stored_bytes = static_cast<int64_t>(n) * si.image.bytes();
     }
-    const auto idims = dims_of(images.get());
-    expect(idims.size() == 4 && (idims[3] == 1 || idims[3] == 3), split + "/images",
-           fmt::format("must be [N, H, W, C] with C = 1 or 3, got {} dimensions", idims.size()));
+    const std::string rows_of = split + (jpeg ? "/jpeg_size" : "/images");
     expect(type_class(captions.get()) == H5T_STRING && dims_of(captions.get()).size() == 1, split + "/captions",
            "must be a 1-d array of strings");
     expect(type_class(concept.get()) == H5T_INTEGER && dims_of(concept.get()).size() == 1, split + "/concept",
            "must be a 1-d integer array");
-    const hsize_t n = idims[0];
     expect(dims_of(captions.get())[0] == n, split + "/captions",
-           fmt::format("has {} rows but {}/images has {}", dims_of(captions.get())[0], split, n));
+           fmt::format("has {} rows but {} has {}", dims_of(captions.get())[0], rows_of, n));
     expect(dims_of(concept.get())[0] == n, split + "/concept",
-           fmt::format("has {} rows but {}/images has {}", dims_of(concept.get())[0], split, n));
+           fmt::format("has {} rows but {} has {}", dims_of(concept.get())[0], rows_of, n));
     std::vector<int32_t> c = read_all_ints(concept.get(), path, "/" + split + "/concept");
     for (size_t i = 0; i < c.size(); ++i) {
       expect(c[i] >= -1 && c[i] < k, split + "/concept",
              fmt::format("[{}] = {} is outside [-1, {}) ({} concept names)", i, c[i], k, k));
     }
-    SplitInfo si;
     si.size = static_cast<int64_t>(n);
-    si.image = ImageShape{static_cast<int64_t>(idims[1]), static_cast<int64_t>(idims[2]), static_cast<int64_t>(idims[3])};
     f->info_.splits[split] = si;
     f->concepts_[split] = c;
     f->file_concepts_[split] = std::move(c);
@@ -460,6 +617,8 @@ void DatasetFile::apply_holdout(const Holdout& holdout) {
     for (int64_t r : *rows) c.push_back(all[static_cast<size_t>(r)]);
     concepts_[name] = std::move(c);
     SplitInfo si = info_.splits.at("train");
+    si.stored_bytes = all.empty() ? 0 : si.stored_bytes * static_cast<int64_t>(rows->size()) /
+                                            static_cast<int64_t>(all.size());  // JPEG: approximate
     si.size = static_cast<int64_t>(rows->size());
     info_.splits[name] = si;
   }
@@ -474,11 +633,13 @@ const std::vector<int32_t>& DatasetFile::concepts(const std::string& split) cons
   return it->second;
 }
 
-Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& rows, bool with_images) const {
+std::vector<int64_t> DatasetFile::map_rows(const std::string& split, const std::vector<int64_t>& rows,
+                                           std::string* file_split) const {
   const auto mapped = file_rows_.find(split);
   if (mapped == file_rows_.end()) {
     (void)concepts(split);  // IoError for an unknown split
-    return read_file_rows(split, rows, with_images);
+    *file_split = split;
+    return rows;
   }
   const std::vector<int64_t>& m = mapped->second;
   std::vector<int64_t> file_rows(rows.size());
@@ -488,21 +649,46 @@ Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& row
     }
     file_rows[i] = m[static_cast<size_t>(rows[i])];
   }
-  return read_file_rows("train", file_rows, with_images);
+  *file_split = "train";
+  return file_rows;
 }
 
-Rows DatasetFile::read_file_rows(const std::string& split, const std::vector<int64_t>& rows, bool with_images) const {
+Rows DatasetFile::read(const std::string& split, const std::vector<int64_t>& rows, bool with_images,
+                       int decode_threads) const {
+  std::string file_split;
+  const std::vector<int64_t> file_rows = map_rows(split, rows, &file_split);
+  if (!with_images) return read_file_rows(file_split, file_rows, ImageRead::kNone);
+  if (info_.storage != kStorageJpeg) return read_file_rows(file_split, file_rows, ImageRead::kPixels);
+  Rows r = read_file_rows(file_split, file_rows, ImageRead::kEncoded);
+  const ImageShape& im = info_.splits.at(split).image;
+  r.images = decode_jpeg_rows(r.encoded, im, /*crop_seeds=*/{}, decode_threads, info_.path + ":" + split);
+  r.encoded.clear();
+  return r;
+}
+
+Rows DatasetFile::read_encoded(const std::string& split, const std::vector<int64_t>& rows) const {
+  if (info_.storage != kStorageJpeg) {
+    throw IoError(fmt::format("{}: stores decoded pixels, not JPEG (read it with read())", info_.path));
+  }
+  std::string file_split;
+  const std::vector<int64_t> file_rows = map_rows(split, rows, &file_split);
+  return read_file_rows(file_split, file_rows, ImageRead::kEncoded);
+}
+
+Rows DatasetFile::read_file_rows(const std::string& split, const std::vector<int64_t>& rows, ImageRead images) const {
   const std::vector<int32_t>& all_concepts = file_concepts_.at(split);
   SplitInfo si = info_.splits.at(split);
   si.size = static_cast<int64_t>(all_concepts.size());
-  const hid_t images = h_->images.at(split).get();
+  const hid_t image_data = h_->images.at(split).get();
   const hid_t captions = h_->captions.at(split).get();
   Rows out;
   const auto n = static_cast<int64_t>(rows.size());
-  if (with_images) out.images = at::empty({n, si.image.height, si.image.width, si.image.channels}, at::kByte);
+  const bool pixels = images == ImageRead::kPixels, encoded = images == ImageRead::kEncoded;
+  if (pixels) out.images = at::empty({n, si.image.height, si.image.width, si.image.channels}, at::kByte);
+  if (encoded) out.encoded.resize(static_cast<size_t>(n));
   out.captions.resize(static_cast<size_t>(n));
   out.concepts.resize(static_cast<size_t>(n));
-  auto* dst = with_images ? out.images.data_ptr<uint8_t>() : nullptr;
+  auto* dst = pixels ? out.images.data_ptr<uint8_t>() : nullptr;
   const int64_t row_bytes = si.image.bytes();
   // Runs of consecutive rows, in the order asked for.
   std::vector<std::pair<int64_t, int64_t>> runs;  // (first row, length)
@@ -524,13 +710,28 @@ Rows DatasetFile::read_file_rows(const std::string& split, const std::vector<int
   // slower with HDF5 1.10: building the union costs more than the calls it saves.)
   int64_t pos = 0;
   for (const auto& [first, len] : runs) {
-    if (with_images) {
-      Handle ispace(H5Dget_space(images), H5Sclose);
+    if (pixels) {
+      Handle ispace(H5Dget_space(image_data), H5Sclose);
       const hsize_t start4[4] = {hsize_t(first), 0, 0, 0}, count4[4] = {hsize_t(len), h, w, c};
       H5Sselect_hyperslab(ispace.get(), H5S_SELECT_SET, start4, nullptr, count4, nullptr);
       Handle mspace = make_space({hsize_t(len), h, w, c});
-      h5::check(H5Dread(images, H5T_NATIVE_UINT8, mspace.get(), ispace.get(), H5P_DEFAULT, dst + pos * row_bytes),
+      h5::check(H5Dread(image_data, H5T_NATIVE_UINT8, mspace.get(), ispace.get(), H5P_DEFAULT, dst + pos * row_bytes),
                 "H5Dread", info_.path, split + "/images");
+    } else if (encoded) {
+      // The run's JPEGs are one byte range: one read, then cut at the row offsets.
+      const std::vector<uint64_t>& off = jpeg_offsets_.at(split);
+      const uint64_t lo = off[static_cast<size_t>(first)], hi = off[static_cast<size_t>(first + len)];
+      std::string bytes(static_cast<size_t>(hi - lo), '\0');
+      Handle jspace(H5Dget_space(image_data), H5Sclose);
+      const hsize_t start1[1] = {hsize_t(lo)}, count1[1] = {hsize_t(hi - lo)};
+      H5Sselect_hyperslab(jspace.get(), H5S_SELECT_SET, start1, nullptr, count1, nullptr);
+      Handle mspace = make_space({hsize_t(hi - lo)});
+      h5::check(H5Dread(image_data, H5T_NATIVE_UINT8, mspace.get(), jspace.get(), H5P_DEFAULT, bytes.data()),
+                "H5Dread", info_.path, split + "/jpeg");
+      for (int64_t k = 0; k < len; ++k) {
+        const uint64_t a = off[static_cast<size_t>(first + k)], b = off[static_cast<size_t>(first + k + 1)];
+        out.encoded[static_cast<size_t>(pos + k)] = bytes.substr(static_cast<size_t>(a - lo), static_cast<size_t>(b - a));
+      }
     }
     Handle cspace(H5Dget_space(captions), H5Sclose);
     const hsize_t start1[1] = {hsize_t(first)}, count1[1] = {hsize_t(len)};
@@ -558,8 +759,14 @@ std::string describe_dataset(const DatasetFile& file) {
   }
   const auto k = info.concept_names.size();
   for (const auto& [split, si] : info.splits) {
-    out += fmt::format("{}: {} rows, images {}x{}x{} uint8\n", split, si.size, si.image.height, si.image.width,
-                       si.image.channels);
+    if (info.storage == kStorageJpeg) {
+      out += fmt::format("{}: {} rows, JPEG ({:.1f} KB per row) decoded to {}x{}x{}\n", split, si.size,
+                         si.size > 0 ? static_cast<double>(si.stored_bytes) / si.size / 1e3 : 0.0, si.image.height,
+                         si.image.width, si.image.channels);
+    } else {
+      out += fmt::format("{}: {} rows, images {}x{}x{} uint8\n", split, si.size, si.image.height, si.image.width,
+                         si.image.channels);
+    }
     std::vector<int64_t> counts(k + 1, 0);
     for (int32_t c : file.concepts(split)) ++counts[c < 0 ? k : static_cast<size_t>(c)];
     for (size_t c = 0; c < k; ++c) {

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +14,12 @@
 namespace runner::data {
 
 constexpr const char* kDatasetFormat = "hac-dataset/1";
+
+// How a file stores its images (docs/data-format.md): "pixels", decoded uint8 [N, H, W, C]
+// (/<split>/images), or "jpeg", each row's encoded JPEG back to back (/<split>/jpeg, with
+// /<split>/jpeg_size) decoded when read to the split's /<split>/image_shape.
+constexpr const char* kStoragePixels = "pixels";
+constexpr const char* kStorageJpeg = "jpeg";
 inline const std::vector<std::string>& split_names() {
   static const std::vector<std::string> names = {"train", "test"};
   return names;
@@ -30,7 +37,8 @@ void check_image_shape(const std::string& path, const ImageShape& im, int64_t si
 
 struct SplitInfo {
   int64_t size = 0;
-  ImageShape image;
+  ImageShape image;         // the images read() and the loader deliver
+  int64_t stored_bytes = 0; // image bytes on disk before HDF5 overhead (JPEG: encoded, pixels: N * H*W*C)
 };
 
 // A validation split carved from the train split when the file is opened (data.val_fraction,
@@ -42,6 +50,7 @@ struct Holdout {
 
 struct DatasetInfo {
   std::string path;
+  std::string storage = kStoragePixels;     // kStoragePixels | kStorageJpeg
   std::map<std::string, SplitInfo> splits;  // "train", "test", and "val" with a holdout
   Holdout holdout;
   std::string val_fingerprint;              // FNV-1a 64 of the held-out file rows (hex); "" = none
@@ -51,12 +60,24 @@ struct DatasetInfo {
   std::map<std::string, std::string> attributes;  // string attributes of the root group
 };
 
-// A batch of rows: images uint8 [n, H, W, C], captions, concepts (-1 = none).
+// A batch of rows: images uint8 [n, H, W, C], captions, concepts (-1 = none). read_encoded()
+// leaves images undefined and fills `encoded` (one JPEG per row) instead.
 struct Rows {
   at::Tensor images;
+  std::vector<std::string> encoded;
   std::vector<std::string> captions;
   std::vector<int32_t> concepts;
 };
+
+// Decodes JPEG rows to uint8 [n, H, W, C] (data/image.h's transform_image) on up to `threads`
+// threads. crop_seeds empty: every row as evaluation sees it; else one seed per row (0 = none).
+// IoError naming `where` and the row for a corrupt JPEG.
+at::Tensor decode_jpeg_rows(const std::vector<std::string>& jpegs, const ImageShape& shape,
+                            const std::vector<uint64_t>& crop_seeds, int threads, const std::string& where);
+
+// Calls fn(i) for i in [0, n) on up to `threads` threads (the caller's among them); the first
+// exception thrown is rethrown once all have stopped.
+void parallel_rows(int64_t n, int threads, const std::function<void(int64_t)>& fn);
 
 // Writes a dataset file. Everything goes to `<path>.partial`; commit() closes it and renames it
 // to `path`, so an interrupted build or import never leaves a file that looks complete (the
@@ -73,6 +94,10 @@ class DatasetWriter {
   // images: uint8 [n, H, W, C] (contiguous, CPU); captions and concepts of length n.
   void append(const std::string& split, const at::Tensor& images,
               const std::vector<std::string>& captions, const std::vector<int32_t>& concepts);
+  // The JPEG storage: appends one encoded JPEG per row; `shape` is what a reader decodes them
+  // to (every call of a split must give the same). A file is all pixels or all JPEG.
+  void append_encoded(const std::string& split, const std::vector<std::string>& jpegs, const ImageShape& shape,
+                      const std::vector<std::string>& captions, const std::vector<int32_t>& concepts);
   void set_concepts(const std::vector<std::string>& names, const std::vector<int32_t>& parent);
   // Optional: one display name per concept (/concept_display_names), the words zero-shot prompts
   // use instead of the concept name ("dogpictures" -> "dog"). Checked against the names at commit.
@@ -103,8 +128,13 @@ class DatasetFile {
   const std::vector<int32_t>& concepts(const std::string& split) const;
   // Rows of `split` at `rows` (any order, repeats allowed), in that order. Contiguous runs are
   // read with one hyperslab each. with_images = false reads captions and concepts only (images
-  // left undefined).
-  Rows read(const std::string& split, const std::vector<int64_t>& rows, bool with_images = true) const;
+  // left undefined). JPEG storage: images are decoded here (resize and center crop, as
+  // evaluation sees them, on up to `decode_threads` threads).
+  Rows read(const std::string& split, const std::vector<int64_t>& rows, bool with_images = true,
+            int decode_threads = 1) const;
+  // JPEG storage: as read(), but with each row's encoded bytes in Rows::encoded and no images
+  // (the loader decodes them in its own threads). IoError for pixel storage.
+  Rows read_encoded(const std::string& split, const std::vector<int64_t>& rows) const;
   // Rows [begin, end).
   Rows read_range(const std::string& split, int64_t begin, int64_t end) const;
 
@@ -112,13 +142,16 @@ class DatasetFile {
   DatasetFile() = default;
   void apply_holdout(const Holdout& holdout);
   // Rows of the file's own split (no holdout mapping).
-  Rows read_file_rows(const std::string& split, const std::vector<int64_t>& rows, bool with_images) const;
+  enum class ImageRead { kNone, kPixels, kEncoded };
+  Rows read_file_rows(const std::string& split, const std::vector<int64_t>& rows, ImageRead images) const;
+  std::vector<int64_t> map_rows(const std::string& split, const std::vector<int64_t>& rows, std::string* file_split) const;
   struct Handles;
   std::unique_ptr<Handles> h_;
   DatasetInfo info_;
   std::map<std::string, std::vector<int32_t>> concepts_;       // per split as seen (holdout applied)
   std::map<std::string, std::vector<int32_t>> file_concepts_;  // per split of the file
   std::map<std::string, std::vector<int64_t>> file_rows_;      // "train"/"val" with a holdout: their file rows
+  std::map<std::string, std::vector<uint64_t>> jpeg_offsets_;  // JPEG storage: per file split, N + 1 byte offsets
 };
 
 // `hac data info`: counts per split and concept, image shape, the hierarchy, attributes.

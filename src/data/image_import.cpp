@@ -408,19 +408,18 @@ void check_options(const ImportOptions& o) {
   for (const auto& t : o.templates) need(t.find("{}") != std::string::npos, fmt::format("--template '{}' has no {{}}", t));
   need(o.threads >= 0 && o.threads <= 1024, fmt::format("--threads must be in [0, 1024], got {}", o.threads));
   need(o.batch_rows >= 1, fmt::format("batch rows must be positive, got {}", o.batch_rows));
-}
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
+  need(o.storage == kStoragePixels || o.storage == kStorageJpeg,
+       fmt::format("--storage must be pixels or jpeg, got '{}'", o.storage));
+  need(o.jpeg_max_side >= 0 && o.jpeg_max_side <= 16384,
+       fmt::format("--jpeg-max-side must be in [0, 16384], got {}", o.jpeg_max_side));
+  need(o.jpeg_quality >= 1 && o.jpeg_quality <= 100,
+       fmt::format("--jpeg-quality must be in [1, 100], got {}", o.jpeg_quality));
 }
 
 }  // namespace
 
 bool import_is_test(const std::string& key, uint64_t seed, double test_fraction) {
-  const double u = static_cast<double>(splitmix64(core::fnv1a64(key) ^ splitmix64(seed)) >> 11) * 0x1.0p-53;
+  const double u = static_cast<double>(core::splitmix64(core::fnv1a64(key) ^ core::splitmix64(seed)) >> 11) * 0x1.0p-53;
   return u < test_fraction;
 }
 
@@ -434,6 +433,8 @@ class Importer {
     const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     threads_ = o.threads > 0 ? o.threads : static_cast<int>(std::min(cores, 16u));
     row_bytes_ = o.size * o.size * o.channels;
+    jpeg_ = o.storage == kStorageJpeg;
+    max_side_ = o.jpeg_max_side > 0 ? o.jpeg_max_side : (o.size * 8 + 3) / 7;
   }
 
   void add(SampleFiles&& s) {
@@ -451,7 +452,12 @@ class Importer {
     for (auto& [split, rows] : pending_) flush(split, rows);
     for (const std::string& split : split_names()) {
       // Both groups must exist for the file to be valid, even when one split is empty.
-      if (!opened_.count(split)) writer_.append(split, at::empty({0, o_.size, o_.size, o_.channels}, at::kByte), {}, {});
+      if (opened_.count(split)) continue;
+      if (jpeg_) {
+        writer_.append_encoded(split, {}, ImageShape{o_.size, o_.size, o_.channels}, {}, {});
+      } else {
+        writer_.append(split, at::empty({0, o_.size, o_.size, o_.channels}, at::kByte), {}, {});
+      }
     }
     if (report_.train + report_.test == 0) {
       throw IoError(fmt::format("{}: no sample could be imported ({} without image, {} without caption, {} with bad "
@@ -481,6 +487,10 @@ class Importer {
     }
     writer_.set_attribute("resize", "shorter side to image_size (area average when shrinking, bilinear when "
                                     "enlarging), center crop");
+    if (jpeg_) {
+      writer_.set_attribute("jpeg", fmt::format("source JPEGs with shorter side <= {} kept byte for byte; others "
+                                                "shrunk to it and encoded at quality {}", max_side_, o_.jpeg_quality));
+    }
     writer_.commit();
     report_.concept_names = concepts_.names;
     for (size_t i = 0; i < concepts_.names.size(); ++i) {
@@ -500,6 +510,7 @@ class Importer {
   };
   struct Pending {
     std::vector<uint8_t> images;
+    std::vector<std::string> jpegs;
     std::vector<std::string> captions;
     std::vector<int32_t> concepts;
   };
@@ -522,7 +533,8 @@ class Importer {
   void run_batch() {
     if (batch_.empty()) return;
     const size_t n = batch_.size();
-    std::vector<uint8_t> pixels(n * static_cast<size_t>(row_bytes_));
+    std::vector<uint8_t> pixels(jpeg_ ? 0 : n * static_cast<size_t>(row_bytes_));
+    std::vector<std::string> jpegs(jpeg_ ? n : 0);
     std::vector<std::string> errors(n);
     std::atomic<size_t> next{0};
     auto work = [&] {
@@ -531,8 +543,12 @@ class Importer {
           const Work& w = batch_[i];
           const Member& img = w.files.members[static_cast<size_t>(w.meta.image)];
           if (!img.problem.empty()) throw IoError(img.problem);
-          const DecodedImage d = decode_image(img.data, w.files.where + "." + img.ext, o_.size, o_.channels == 1);
-          resize_center_crop(d, o_.size, o_.channels, pixels.data() + i * static_cast<size_t>(row_bytes_));
+          const std::string name = w.files.where + "." + img.ext;
+          if (jpeg_) {
+            jpegs[i] = to_stored_jpeg(img.data, name);
+          } else {
+            transform_image(img.data, name, o_.size, o_.channels, 0, pixels.data() + i * static_cast<size_t>(row_bytes_));
+          }
         } catch (const std::exception& e) {
           errors[i] = e.what();
           if (errors[i].empty()) errors[i] = "unknown decoding error";
@@ -569,8 +585,12 @@ class Importer {
       }
       const std::string split = import_is_test(w.files.key, o_.seed, o_.test_fraction) ? "test" : "train";
       Pending& p = pending_[split];
-      const uint8_t* row = pixels.data() + i * static_cast<size_t>(row_bytes_);
-      p.images.insert(p.images.end(), row, row + row_bytes_);
+      if (jpeg_) {
+        p.jpegs.push_back(std::move(jpegs[i]));
+      } else {
+        const uint8_t* row = pixels.data() + i * static_cast<size_t>(row_bytes_);
+        p.images.insert(p.images.end(), row, row + row_bytes_);
+      }
       p.captions.push_back(std::move(w.meta.caption));
       p.concepts.push_back(concept_id);
       ++(split == "test" ? report_.test : report_.train);
@@ -585,10 +605,26 @@ class Importer {
   void flush(const std::string& split, Pending& p) {
     if (p.captions.empty()) return;
     const auto rows = static_cast<int64_t>(p.captions.size());
-    writer_.append(split, at::from_blob(p.images.data(), {rows, o_.size, o_.size, o_.channels}, at::kByte),
-                   p.captions, p.concepts);
+    if (jpeg_) {
+      writer_.append_encoded(split, p.jpegs, ImageShape{o_.size, o_.size, o_.channels}, p.captions, p.concepts);
+    } else {
+      writer_.append(split, at::from_blob(p.images.data(), {rows, o_.size, o_.size, o_.channels}, at::kByte),
+                     p.captions, p.concepts);
+    }
     opened_.insert(split);
     p = Pending{};
+  }
+
+  // JPEG storage: the bytes to store for one source image. The whole image is decoded first (a
+  // corrupt one is skipped here, not found by the loader mid-training); a JPEG within the size
+  // limit is kept as it is, anything else is shrunk to it (never enlarged) and encoded.
+  std::string to_stored_jpeg(const std::string& bytes, const std::string& name) const {
+    const DecodedImage d = decode_image(bytes, name);
+    const bool is_jpeg = bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+                         static_cast<unsigned char>(bytes[1]) == 0xD8;
+    const int64_t shorter = std::min(d.height, d.width);
+    if (is_jpeg && shorter <= max_side_) return bytes;
+    return encode_jpeg(shorter > max_side_ ? resize_shorter_side(d, max_side_) : d, o_.jpeg_quality);
   }
 
   void progress() {
@@ -603,7 +639,8 @@ class Importer {
   const ImportOptions& o_;
   const ConceptTable& concepts_;
   std::vector<std::string> display_;  // per concept
-  int64_t expected_ = 0, handled_ = 0, row_bytes_ = 0;
+  int64_t expected_ = 0, handled_ = 0, row_bytes_ = 0, max_side_ = 0;
+  bool jpeg_ = false;
   int threads_ = 1;
   DatasetWriter writer_;
   Clock::time_point start_, last_log_;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "data/image.h"
+
 namespace runner::data {
 
 // A sample is every file sharing a key: the path up to the first '.' of the file name (as
@@ -39,6 +41,12 @@ struct ImportOptions {
   std::string display_names_file;    // optional "concept<TAB>display name" lines (/concept_display_names)
   int threads = 0;                   // decoding threads; 0 = the machine's cores, at most 16
   int64_t batch_rows = 256;          // rows decoded and written per step (bounds the memory)
+  // pixels: decoded, resized and center-cropped rows (size x size x channels). jpeg: each image as
+  // a JPEG whose shorter side is at most jpeg_max_side (a source JPEG within it is kept byte for
+  // byte; others are decoded, shrunk and encoded at jpeg_quality), decoded by the loader.
+  std::string storage = "pixels";
+  int64_t jpeg_max_side = 0;         // 0 = round(size * 8 / 7) (224 -> 256, the usual resize before a 224 crop)
+  int jpeg_quality = 95;
   // Called after each batch is written with the samples handled so far. A hook, so tests can
   // make an import fail midway; an exception thrown here aborts the import like any other.
   std::function<void(int64_t)> after_batch;
@@ -66,28 +74,6 @@ ImportReport import_images(const ImportOptions& opts);
 // the top 53 bits of splitmix64(fnv1a64(key) ^ splitmix64(seed)). It depends on the key and
 // the seed only, so file order, sources and threads never change the split.
 bool import_is_test(const std::string& key, uint64_t seed, double test_fraction);
-
-// 8-bit pixels, rows top to bottom, channels interleaved (1 = grey, 3 = RGB).
-struct DecodedImage {
-  int64_t height = 0, width = 0, channels = 0;
-  std::vector<uint8_t> pixels;  // [height, width, channels]
-};
-
-// Decodes a JPEG or PNG, recognised by its signature, not its name. PNG: palette and grey are
-// expanded, alpha is dropped, 16-bit samples are scaled to 8 bits. JPEG: grey, YCbCr, RGB and
-// (Adobe) CMYK; when min_side > 0 it may decode at 1/2, 1/4 or 1/8 scale (libjpeg's DCT
-// scaling, much faster) as long as the shorter side stays >= min_side. grey_ok lets a colour
-// JPEG decode straight to luma. Images over 100 megapixels are refused.
-// Throws IoError "<name>: <decoder's message>" for a corrupt, truncated or unknown image.
-DecodedImage decode_image(const std::string& bytes, const std::string& name, int64_t min_side = 0,
-                          bool grey_ok = false);
-
-// Resizes so the shorter side is `size` (the longer one truncated as torchvision's Resize does),
-// then takes the center size x size crop (offset floor((longer - size) / 2)), converting to
-// `channels`. Shrinking averages each output pixel's exact source footprint (area weights);
-// enlarging is bilinear on pixel centers; an identity resize copies the pixels exactly.
-// Writes uint8 [size, size, channels] to out.
-void resize_center_crop(const DecodedImage& image, int64_t size, int64_t channels, uint8_t* out);
 
 // Calls fn(name, size, read) for every regular file of a tar (ustar, GNU long names and large
 // sizes, pax records), plain or compressed (gzip, bzip2, xz, zstd, ...: libarchive's filters), in

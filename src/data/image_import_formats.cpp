@@ -1,5 +1,6 @@
-// The file formats of `hac data import`: JPEG (libjpeg-turbo) and PNG (libpng) decoding, tar
-// reading, and the area-averaging resize + center crop.
+// Image formats and pixels (data/image.h): JPEG (libjpeg-turbo) decoding and encoding, PNG
+// (libpng) decoding, the area-averaging resize, center and random resized crops, the per-row JPEG
+// transform of the loader; and tar reading for `hac data import`.
 #include <cstdio>  // jpeglib.h needs FILE and size_t declared first
 #include <jerror.h>
 #include <jpeglib.h>
@@ -14,10 +15,13 @@
 #include <cerrno>
 #include <cmath>
 #include <csetjmp>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "core/error.h"
+#include "core/hash.h"
+#include "data/image.h"
 #include "data/image_import.h"
 
 namespace runner::data {
@@ -134,6 +138,43 @@ bool jpeg_run(JpegJob* job, const unsigned char* data, unsigned long n, int64_t 
     out->pixels.resize(static_cast<size_t>(h * w * 3));
   }
   jpeg_destroy_decompress(cinfo);
+  return true;
+}
+
+// Encoding: the same error manager; the output buffer is libjpeg's (malloc), freed by the caller.
+struct JpegEncodeJob {
+  jpeg_compress_struct cinfo;
+  JpegError err;
+  unsigned char* buffer;
+  unsigned long size;
+};
+
+bool jpeg_encode_run(JpegEncodeJob* job, const uint8_t* pixels, int64_t h, int64_t w, int64_t c, int quality) {
+  jpeg_compress_struct* cinfo = &job->cinfo;
+  cinfo->err = jpeg_std_error(&job->err.pub);
+  job->err.pub.error_exit = jpeg_fail;
+  job->err.message[0] = '\0';
+  job->buffer = nullptr;
+  job->size = 0;
+  jpeg_create_compress(cinfo);
+  if (setjmp(job->err.jump) != 0) {
+    jpeg_destroy_compress(cinfo);
+    return false;
+  }
+  jpeg_mem_dest(cinfo, &job->buffer, &job->size);
+  cinfo->image_width = static_cast<JDIMENSION>(w);
+  cinfo->image_height = static_cast<JDIMENSION>(h);
+  cinfo->input_components = static_cast<int>(c);
+  cinfo->in_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  jpeg_set_defaults(cinfo);
+  jpeg_set_quality(cinfo, quality, TRUE);
+  jpeg_start_compress(cinfo, TRUE);
+  while (cinfo->next_scanline < cinfo->image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(pixels) + static_cast<size_t>(cinfo->next_scanline) * w * c;
+    jpeg_write_scanlines(cinfo, &row, 1);
+  }
+  jpeg_finish_compress(cinfo);
+  jpeg_destroy_compress(cinfo);
   return true;
 }
 
@@ -266,6 +307,81 @@ Taps make_taps(int64_t src_len, int64_t resized_len, int64_t crop, int64_t out_l
 
 uint8_t to_byte(float v) { return static_cast<uint8_t>(std::clamp(std::floor(v + 0.5f), 0.0f, 255.0f)); }
 
+// Output pixel (y, x) = sum over the taps of ty[y] x tx[x] of the source, converted to `channels`:
+// a horizontal pass over the source rows the vertical taps touch, then the vertical pass.
+void apply_taps(const DecodedImage& image, const Taps& tx, const Taps& ty, int64_t channels, uint8_t* out) {
+  const int64_t w = image.width, c = image.channels;
+  const auto out_w = static_cast<int64_t>(tx.first.size()), out_h = static_cast<int64_t>(ty.first.size());
+  const int64_t y_lo = ty.first.front(), y_hi = ty.first.back() + ty.count.back();
+  std::vector<float> rows(static_cast<size_t>((y_hi - y_lo) * out_w * c));
+  for (int64_t y = y_lo; y < y_hi; ++y) {
+    const uint8_t* src = image.pixels.data() + y * w * c;
+    float* dst = rows.data() + (y - y_lo) * out_w * c;
+    for (int64_t x = 0; x < out_w; ++x) {
+      const float* wt = tx.weights.data() + tx.offset[x];
+      const uint8_t* s = src + tx.first[x] * c;
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < tx.count[x]; ++k) acc += wt[k] * s[k * c + ch];
+        dst[x * c + ch] = acc;
+      }
+    }
+  }
+  std::vector<float> px(static_cast<size_t>(c));
+  for (int64_t y = 0; y < out_h; ++y) {
+    const float* wt = ty.weights.data() + ty.offset[y];
+    const int64_t first = ty.first[y] - y_lo;
+    for (int64_t x = 0; x < out_w; ++x) {
+      for (int64_t ch = 0; ch < c; ++ch) {
+        float acc = 0.0f;
+        for (int64_t k = 0; k < ty.count[y]; ++k) acc += wt[k] * rows[((first + k) * out_w + x) * c + ch];
+        px[ch] = acc;
+      }
+      uint8_t* o = out + (y * out_w + x) * channels;
+      if (channels == c) {
+        for (int64_t ch = 0; ch < c; ++ch) o[ch] = to_byte(px[ch]);
+      } else if (channels == 1) {  // RGB -> luma, Rec.601 weights
+        o[0] = to_byte(0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2]);
+      } else {  // grey -> RGB
+        o[0] = o[1] = o[2] = to_byte(px[0]);
+      }
+    }
+  }
+}
+
+void check_image(const DecodedImage& image, int64_t channels, const char* what) {
+  const int64_t h = image.height, w = image.width, c = image.channels;
+  if (h <= 0 || w <= 0 || (c != 1 && c != 3) || (channels != 1 && channels != 3) ||
+      static_cast<int64_t>(image.pixels.size()) != h * w * c) {
+    throw IoError(fmt::format("{}: bad image {}x{}x{} ({} bytes) for {} channels", what, h, w, c, image.pixels.size(),
+                              channels));
+  }
+}
+
+// The resized size when the shorter side becomes `side`: the longer one int(side * longer / shorter).
+std::pair<int64_t, int64_t> shorter_side_dims(int64_t h, int64_t w, int64_t side) {
+  int64_t rh = side, rw = side;
+  if (w > h) rw = std::max<int64_t>(side, side * w / h);
+  if (h > w) rh = std::max<int64_t>(side, side * h / w);
+  return {rh, rw};
+}
+
+// A stream of uniform draws from one seed (splitmix64 over a counter that starts at a scrambled
+// seed, so the streams of neighbouring seeds do not overlap).
+class Draws {
+ public:
+  explicit Draws(uint64_t seed) : state_(core::splitmix64(seed ^ 0x5851F42D4C957F2Dull)) {}
+  double uniform(double lo, double hi) {  // [lo, hi)
+    return lo + (hi - lo) * static_cast<double>(core::splitmix64(state_++) >> 11) * 0x1.0p-53;
+  }
+  int64_t below(int64_t n) {  // [0, n)
+    return static_cast<int64_t>(core::splitmix64(state_++) % static_cast<uint64_t>(n));
+  }
+
+ private:
+  uint64_t state_;
+};
+
 // ----------------------------------------------------------------------------- tar
 
 // One libarchive reader, freed however the walk ends.
@@ -354,55 +470,90 @@ DecodedImage decode_image(const std::string& bytes, const std::string& name, int
 }
 
 void resize_center_crop(const DecodedImage& image, int64_t size, int64_t channels, uint8_t* out) {
-  const int64_t h = image.height, w = image.width, c = image.channels;
-  if (h <= 0 || w <= 0 || (c != 1 && c != 3) || size <= 0 || (channels != 1 && channels != 3) ||
-      static_cast<int64_t>(image.pixels.size()) != h * w * c) {
-    throw IoError(fmt::format("resize_center_crop: bad image {}x{}x{} ({} bytes) for size {} and {} channels", h,
-                              w, c, image.pixels.size(), size, channels));
-  }
-  // The shorter side becomes `size`; the longer one int(size * longer / shorter).
-  int64_t rh = size, rw = size;
-  if (w > h) rw = std::max<int64_t>(size, size * w / h);
-  if (h > w) rh = std::max<int64_t>(size, size * h / w);
-  const Taps tx = make_taps(w, rw, (rw - size) / 2, size);
-  const Taps ty = make_taps(h, rh, (rh - size) / 2, size);
+  check_image(image, channels, "resize_center_crop");
+  if (size <= 0) throw IoError(fmt::format("resize_center_crop: size {} must be positive", size));
+  const auto [rh, rw] = shorter_side_dims(image.height, image.width, size);
+  const Taps tx = make_taps(image.width, rw, (rw - size) / 2, size);
+  const Taps ty = make_taps(image.height, rh, (rh - size) / 2, size);
+  apply_taps(image, tx, ty, channels, out);
+}
 
-  // Horizontal pass over the source rows the vertical taps touch, then the vertical pass.
-  const int64_t y_lo = ty.first.front(), y_hi = ty.first.back() + ty.count.back();
-  std::vector<float> rows(static_cast<size_t>((y_hi - y_lo) * size * c));
-  for (int64_t y = y_lo; y < y_hi; ++y) {
-    const uint8_t* src = image.pixels.data() + y * w * c;
-    float* dst = rows.data() + (y - y_lo) * size * c;
-    for (int64_t x = 0; x < size; ++x) {
-      const float* wt = tx.weights.data() + tx.offset[x];
-      const uint8_t* s = src + tx.first[x] * c;
-      for (int64_t ch = 0; ch < c; ++ch) {
-        float acc = 0.0f;
-        for (int64_t k = 0; k < tx.count[x]; ++k) acc += wt[k] * s[k * c + ch];
-        dst[x * c + ch] = acc;
-      }
+DecodedImage resize_shorter_side(const DecodedImage& image, int64_t side) {
+  check_image(image, image.channels, "resize_shorter_side");
+  if (side <= 0) throw IoError(fmt::format("resize_shorter_side: side {} must be positive", side));
+  if (std::min(image.height, image.width) == side) return image;
+  const auto [rh, rw] = shorter_side_dims(image.height, image.width, side);
+  DecodedImage out;
+  out.height = rh;
+  out.width = rw;
+  out.channels = image.channels;
+  out.pixels.resize(static_cast<size_t>(rh * rw * image.channels));
+  apply_taps(image, make_taps(image.width, rw, 0, rw), make_taps(image.height, rh, 0, rh), image.channels,
+             out.pixels.data());
+  return out;
+}
+
+CropBox random_resized_crop_box(int64_t height, int64_t width, uint64_t seed, double scale_min, double scale_max) {
+  constexpr double kRatioMin = 3.0 / 4.0, kRatioMax = 4.0 / 3.0;
+  Draws draw(seed);
+  const double area = static_cast<double>(height) * static_cast<double>(width);
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    const double target = area * draw.uniform(scale_min, scale_max);
+    const double aspect = std::exp(draw.uniform(std::log(kRatioMin), std::log(kRatioMax)));
+    const auto w = static_cast<int64_t>(std::lround(std::sqrt(target * aspect)));
+    const auto h = static_cast<int64_t>(std::lround(std::sqrt(target / aspect)));
+    if (w > 0 && h > 0 && w <= width && h <= height) {
+      const int64_t top = draw.below(height - h + 1), left = draw.below(width - w + 1);
+      return CropBox{top, left, h, w};
     }
   }
-  std::vector<float> px(static_cast<size_t>(c));
-  for (int64_t y = 0; y < size; ++y) {
-    const float* wt = ty.weights.data() + ty.offset[y];
-    const int64_t first = ty.first[y] - y_lo;
-    for (int64_t x = 0; x < size; ++x) {
-      for (int64_t ch = 0; ch < c; ++ch) {
-        float acc = 0.0f;
-        for (int64_t k = 0; k < ty.count[y]; ++k) acc += wt[k] * rows[((first + k) * size + x) * c + ch];
-        px[ch] = acc;
-      }
-      uint8_t* o = out + (y * size + x) * channels;
-      if (channels == c) {
-        for (int64_t ch = 0; ch < c; ++ch) o[ch] = to_byte(px[ch]);
-      } else if (channels == 1) {  // RGB -> luma, Rec.601 weights
-        o[0] = to_byte(0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2]);
-      } else {  // grey -> RGB
-        o[0] = o[1] = o[2] = to_byte(px[0]);
-      }
-    }
+  // Fallback: the whole image, cut to the nearest aspect in range, centred.
+  const double ratio = static_cast<double>(width) / static_cast<double>(height);
+  int64_t w = width, h = height;
+  if (ratio < kRatioMin) {
+    h = std::max<int64_t>(1, std::lround(static_cast<double>(w) / kRatioMin));
+  } else if (ratio > kRatioMax) {
+    w = std::max<int64_t>(1, std::lround(static_cast<double>(h) * kRatioMax));
   }
+  return CropBox{(height - h) / 2, (width - w) / 2, h, w};
+}
+
+void resize_crop(const DecodedImage& image, const CropBox& box, int64_t out_h, int64_t out_w, int64_t channels,
+                 uint8_t* out) {
+  check_image(image, channels, "resize_crop");
+  if (out_h <= 0 || out_w <= 0 || box.height <= 0 || box.width <= 0 || box.top < 0 || box.left < 0 ||
+      box.top + box.height > image.height || box.left + box.width > image.width) {
+    throw IoError(fmt::format("resize_crop: box {}x{} at ({}, {}) is not inside a {}x{} image (output {}x{})",
+                              box.height, box.width, box.top, box.left, image.height, image.width, out_h, out_w));
+  }
+  Taps tx = make_taps(box.width, out_w, 0, out_w), ty = make_taps(box.height, out_h, 0, out_h);
+  for (auto& f : tx.first) f += box.left;
+  for (auto& f : ty.first) f += box.top;
+  apply_taps(image, tx, ty, channels, out);
+}
+
+std::string encode_jpeg(const DecodedImage& image, int quality) {
+  check_image(image, image.channels, "encode_jpeg");
+  if (quality < 1 || quality > 100) throw IoError(fmt::format("encode_jpeg: quality {} outside [1, 100]", quality));
+  JpegEncodeJob job{};
+  if (!jpeg_encode_run(&job, image.pixels.data(), image.height, image.width, image.channels, quality)) {
+    std::free(job.buffer);
+    throw IoError(fmt::format("encode_jpeg: {}", job.err.message));
+  }
+  std::string out(reinterpret_cast<const char*>(job.buffer), job.size);
+  std::free(job.buffer);
+  return out;
+}
+
+void transform_image(const std::string& bytes, const std::string& name, int64_t size, int64_t channels, uint64_t seed,
+                    uint8_t* out) {
+  if (seed == 0) {
+    // The pixel-storage import calls this too, so both storages agree byte for byte.
+    resize_center_crop(decode_image(bytes, name, size, channels == 1), size, channels, out);
+    return;
+  }
+  const DecodedImage d = decode_image(bytes, name, 2 * size, channels == 1);
+  resize_crop(d, random_resized_crop_box(d.height, d.width, seed), size, size, channels, out);
 }
 
 void for_each_tar_member(const std::string& path, const TarMemberFn& fn) {

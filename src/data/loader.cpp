@@ -13,11 +13,48 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/hash.h"
+#include "data/image.h"
 
 namespace runner::data {
 
+namespace {
+
+// Each row's crop draw: from the batch's seed and the row, never 0 (0 = no crop).
+uint64_t row_crop_seed(uint64_t crop_seed, int64_t row) {
+  if (crop_seed == 0) return 0;
+  const uint64_t s = core::splitmix64(crop_seed ^ core::splitmix64(static_cast<uint64_t>(row)));
+  return s == 0 ? 1 : s;
+}
+
+// Random resized crops of pixel rows uint8 [n, H, W, C] (back to H x W), one seed per row.
+at::Tensor crop_pixel_rows(const at::Tensor& images, const std::vector<uint64_t>& seeds, int threads) {
+  const int64_t n = images.size(0), h = images.size(1), w = images.size(2), c = images.size(3);
+  at::Tensor src = images.contiguous();
+  at::Tensor out = at::empty_like(src);
+  const uint8_t* in = src.data_ptr<uint8_t>();
+  uint8_t* dst = out.data_ptr<uint8_t>();
+  parallel_rows(n, threads, [&](int64_t i) {
+    DecodedImage im;
+    im.height = h;
+    im.width = w;
+    im.channels = c;
+    im.pixels.assign(in + i * h * w * c, in + (i + 1) * h * w * c);
+    resize_crop(im, random_resized_crop_box(h, w, seeds[static_cast<size_t>(i)]), h, w, c, dst + i * h * w * c);
+  });
+  return out;
+}
+
+}  // namespace
+
+int decode_threads_for(int64_t configured, int local_ranks) {
+  if (configured > 0) return static_cast<int>(std::min<int64_t>(configured, 256));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, cores / std::max(1, local_ranks));
+}
+
 Batch make_batch(const DatasetFile& file, const std::string& split, const std::vector<int64_t>& rows,
-                 const TokenizeFn& tokenize) {
+                 const TokenizeFn& tokenize, uint64_t crop_seed, int decode_threads) {
   // Read in ascending row order (neighbours share chunks and runs become single reads), then
   // put the rows back in batch order.
   std::vector<int64_t> order(rows.size());
@@ -25,13 +62,30 @@ Batch make_batch(const DatasetFile& file, const std::string& split, const std::v
   std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return rows[a] < rows[b]; });
   std::vector<int64_t> sorted(rows.size());
   for (size_t i = 0; i < order.size(); ++i) sorted[i] = rows[order[i]];
-  Rows r = file.read(split, sorted);
+  const bool jpeg = file.info().storage == kStorageJpeg;
+  Rows r = jpeg ? file.read_encoded(split, sorted) : file.read(split, sorted);
   std::vector<int64_t> inverse(rows.size());
   for (size_t i = 0; i < order.size(); ++i) inverse[order[i]] = static_cast<int64_t>(i);
   at::Tensor inv = at::tensor(inverse, at::kLong);
+  std::vector<uint64_t> seeds;
+  if (crop_seed != 0) {
+    seeds.resize(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) seeds[i] = row_crop_seed(crop_seed, rows[i]);
+  }
 
+  at::Tensor images;  // uint8 [B, H, W, C] in batch order
+  if (jpeg) {
+    // Decoded here, in the prefetch thread and its helpers, straight into batch order.
+    std::vector<std::string> encoded(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) encoded[i] = std::move(r.encoded[static_cast<size_t>(inverse[i])]);
+    images = decode_jpeg_rows(encoded, file.info().splits.at(split).image, seeds, decode_threads,
+                              file.info().path + ":" + split);
+  } else {
+    images = r.images.index_select(0, inv);
+    if (crop_seed != 0) images = crop_pixel_rows(images, seeds, decode_threads);
+  }
   Batch b;
-  b.images = r.images.index_select(0, inv).permute({0, 3, 1, 2}).contiguous().to(at::kFloat).div_(255.0);
+  b.images = images.permute({0, 3, 1, 2}).contiguous().to(at::kFloat).div_(255.0);
   b.captions.resize(rows.size());
   std::vector<int64_t> concepts(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
@@ -71,7 +125,11 @@ struct Loader::State {
     if (!opts.subset.empty()) {
       for (auto& r : rows) r = opts.subset[static_cast<size_t>(r)];
     }
-    Batch b = make_batch(*file, opts.split, rows, opts.tokenize);
+    // The crops of an epoch: from the loader's seed and the epoch (and, in make_batch, the row).
+    const uint64_t crop_seed =
+        opts.augment ? core::splitmix64(opts.seed ^ core::splitmix64(0xC0FFEEull + static_cast<uint64_t>(epoch_))) | 1
+                     : 0;
+    Batch b = make_batch(*file, opts.split, rows, opts.tokenize, crop_seed, opts.decode_threads);
     if (opts.pin_memory) {
       // Page-locked, in the prefetch thread: the copy to the GPU then runs without blocking.
       b.images = b.images.pin_memory();

@@ -39,6 +39,10 @@ struct LoaderOptions {
   int prefetch = 4;         // batches read ahead; 0 reads in the caller's thread
   TokenizeFn tokenize;      // run in the prefetch thread when set
   bool pin_memory = false;  // page-locked batches (for a GPU run; needs a CUDA build)
+  // data.augment random_resized_crop: each row gets a random resized crop drawn from (seed,
+  // epoch, row), so a run is reproducible and resumes with the same crops.
+  bool augment = false;
+  int decode_threads = 1;   // threads that decode JPEG rows / crop, inside the prefetch thread's batch
 };
 
 // Every rank gets the same number of batches per epoch (DistributedSampler); each reads only its
@@ -61,8 +65,12 @@ class Loader {
   std::unique_ptr<State> s_;
 };
 
+// data.decode_threads: `configured` when > 0, else this machine's cores shared by its ranks.
+int decode_threads_for(int64_t configured, int local_ranks);
+
 // Reads and converts the given rows: the work of one batch, exposed for benchmarks and tests.
+// crop_seed != 0 augments (a random resized crop per row, drawn from crop_seed and the row).
 Batch make_batch(const DatasetFile& file, const std::string& split, const std::vector<int64_t>& rows,
-                 const TokenizeFn& tokenize);
+                 const TokenizeFn& tokenize, uint64_t crop_seed = 0, int decode_threads = 1);
 
 }  // namespace runner::data

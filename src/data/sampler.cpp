@@ -15,6 +15,7 @@
 #include <fmt/ranges.h>
 
 #include "core/error.h"
+#include "data/dataset.h"
 
 namespace runner::data {
 namespace {
@@ -218,6 +219,23 @@ bool caption_matches(const std::string& caption, const std::vector<std::string>&
     }
   }
   return false;
+}
+
+std::vector<char> caption_match_flags(const DatasetFile& file, const std::string& split,
+                                      const std::vector<std::string>& keywords) {
+  if (keywords.empty()) return {};
+  const int64_t n = static_cast<int64_t>(file.concepts(split).size());
+  std::vector<char> flags(static_cast<size_t>(n), 0);
+  constexpr int64_t kPiece = 65536;
+  for (int64_t b = 0; b < n; b += kPiece) {
+    std::vector<int64_t> piece(static_cast<size_t>(std::min(n, b + kPiece) - b));
+    std::iota(piece.begin(), piece.end(), b);
+    const Rows rows = file.read(split, piece, /*with_images=*/false);
+    for (size_t i = 0; i < rows.captions.size(); ++i) {
+      flags[static_cast<size_t>(b) + i] = caption_matches(rows.captions[i], keywords) ? 1 : 0;
+    }
+  }
+  return flags;
 }
 
 std::vector<std::string> prompt_names(const std::vector<std::string>& concept_names,

@@ -116,6 +116,12 @@ ForgetRetain split_forget_retain(const std::vector<int32_t>& concepts, const std
 // letter, digit or non-ASCII byte. "cat" matches "A cat." and "CAT-like", not "catalog" or "bobcat".
 bool caption_matches(const std::string& caption, const std::vector<std::string>& keywords);
 
+class DatasetFile;
+// caption_matches for every row of `split` (captions read in pieces, no images): one flag per
+// row; empty when no keyword is given.
+std::vector<char> caption_match_flags(const DatasetFile& file, const std::string& split,
+                                      const std::vector<std::string>& keywords);
+
 // Concept indices of `names` in `concept_names`, in the order first named; duplicates collapse.
 // Names match exactly (case-sensitive). Throws ConfigError naming an unknown name, listing the
 // known ones and pointing out a match that differs only in case; ConfigError when a requested

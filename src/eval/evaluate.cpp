@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/files.h"
 #include "core/log.h"
+#include "data/loader.h"
 #include "data/sampler.h"
 #include "eval/metrics.h"
 #include "eval/samples.h"
@@ -66,10 +67,11 @@ Encoded encode_rows(models::ContrastiveModelImpl& m, const Request& r, const std
   if (n == 0) return out;
   at::Tensor mine = at::zeros({per_rank * batch, cols}, at::kFloat);  // on the host: gathered over MPI
   const at::Device dev = device_of(m);
+  const int threads = data::decode_threads_for(r.cfg.data.decode_threads, r.comm->local_size());  // JPEG rows
   int64_t done = 0, next_report = 0;
   for (int64_t c = rank, slot = 0; c < chunks; c += world, ++slot) {
     const std::vector<int64_t> part(rows.begin() + c * batch, rows.begin() + std::min(n, (c + 1) * batch));
-    const data::Rows rd = r.file->read(split, part);
+    const data::Rows rd = r.file->read(split, part, /*with_images=*/true, threads);
     const at::Tensor pixels =
         rd.images.permute({0, 3, 1, 2}).contiguous().to(dev, at::kFloat).div_(255.0);
     const at::Tensor feat = m.encode_image(pixels, /*project=*/false);
@@ -191,23 +193,6 @@ std::vector<int32_t> forget_concepts(const Request& r, const data::DatasetInfo& 
                                   info.concept_parent);
 }
 
-// unlearn.forget_captions on `split`: one flag per row, set where the caption matches (empty when no
-// keyword is given). Captions are read in pieces, without images.
-std::vector<char> caption_forget_flags(const Request& r, const std::string& split) {
-  const auto& keywords = r.cfg.unlearn.forget_captions;
-  if (keywords.empty()) return {};
-  const int64_t n = static_cast<int64_t>(r.file->concepts(split).size());
-  std::vector<char> flags(static_cast<size_t>(n), 0);
-  constexpr int64_t kPiece = 65536;
-  for (int64_t b = 0; b < n; b += kPiece) {
-    const auto rows = r.file->read_range(split, b, std::min(n, b + kPiece));
-    for (size_t i = 0; i < rows.captions.size(); ++i) {
-      flags[static_cast<size_t>(b) + i] = data::caption_matches(rows.captions[i], keywords) ? 1 : 0;
-    }
-  }
-  return flags;
-}
-
 // Whether row i of a split is a forget row: its concept is forgotten or its caption matched.
 bool is_forget_row(const Context& ctx, const std::vector<int32_t>& concepts, const std::vector<char>& by_caption,
                    size_t i) {
@@ -240,7 +225,7 @@ Context evaluated_rows(const Request& r, Samples& s) {
   s.row = data::seeded_sample(pool, ec.max_rows, static_cast<uint64_t>(ec.seed));
   s.concept = concepts_of(*r.file, ctx.split, s.row);
   ctx.concept_of_row = s.concept;
-  const std::vector<char> by_caption = caption_forget_flags(r, ctx.split);
+  const std::vector<char> by_caption = data::caption_match_flags(*r.file, ctx.split, r.cfg.unlearn.forget_captions);
   for (size_t i = 0; i < s.row.size(); ++i) {
     const bool caption = !by_caption.empty() && by_caption[static_cast<size_t>(s.row[i])] != 0;
     s.forget.push_back(static_cast<char>(ctx.forget.count(s.concept[i]) > 0 || caption));
@@ -358,7 +343,7 @@ struct TrainRows {
 TrainRows encode_train_rows(models::ContrastiveModelImpl& m, const Request& r, const Context& ctx) {
   const config::EvalConfig& ec = r.cfg.eval;
   const auto& train_concepts = r.file->concepts("train");
-  const std::vector<char> by_caption = caption_forget_flags(r, "train");
+  const std::vector<char> by_caption = data::caption_match_flags(*r.file, "train", r.cfg.unlearn.forget_captions);
   std::vector<int64_t> all, retain, forget;
   for (size_t i = 0; i < train_concepts.size(); ++i) {
     if (train_concepts[i] < 0) continue;
@@ -392,7 +377,7 @@ std::string nonmember_split(const Context& ctx) { return ctx.split == "val" ? "v
 // The audit's non-members: a seeded sample of the retain rows of the held-out split.
 std::vector<int64_t> audit_nonmembers(const Request& r, const Context& ctx) {
   const auto& test_concepts = r.file->concepts(nonmember_split(ctx));
-  const std::vector<char> by_caption = caption_forget_flags(r, nonmember_split(ctx));
+  const std::vector<char> by_caption = data::caption_match_flags(*r.file, nonmember_split(ctx), r.cfg.unlearn.forget_captions);
   std::vector<int64_t> test_retain;
   for (size_t i = 0; i < test_concepts.size(); ++i) {
     if (test_concepts[i] >= 0 && !is_forget_row(ctx, test_concepts, by_caption, i)) {

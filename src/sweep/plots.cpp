@@ -358,9 +358,13 @@ std::vector<std::string> loss_figure(const fs::path& dir, const std::vector<RunR
                 fmt::format("{}in,{}in", 4.2 * cols, 3.2 * rows));
 }
 
+bool gnuplot_runs(const std::string& gnuplot) {
+  return shell_status(quote(gnuplot) + " --version > /dev/null 2>&1") == 0;
+}
+
 std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const std::string& out,
                                        const std::string& gnuplot) {
-  if (shell_status(quote(gnuplot) + " --version > /dev/null 2>&1") != 0) {
+  if (!gnuplot_runs(gnuplot)) {
     throw IoError(fmt::format("collect: cannot run gnuplot ('{}'); install it (`make deps` installs gnuplot-nox) or "
                               "pass --no-figures", gnuplot));
   }

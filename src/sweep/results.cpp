@@ -1,6 +1,5 @@
 // Collection of results (results.h): runs, long CSV, pivoted tables.
 #include "sweep/results.h"
-#include "sweep/shell.h"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -519,7 +518,7 @@ CollectSummary collect(const CollectOptions& o) {
               {"table_hierarchy", std::begin(kHierarchyColumns), std::end(kHierarchyColumns), false});
   write_comparisons(runs, out.string(), summary.files);
   bool figures = o.figures;
-  if (figures && o.figures_if_gnuplot && shell_status(quote(o.gnuplot) + " --version > /dev/null 2>&1") != 0) {
+  if (figures && o.figures_if_gnuplot && !gnuplot_runs(o.gnuplot)) {
     core::log_info("collect: the figures were skipped: gnuplot ('{}') does not run here; the tables are written. "
                    "`hac collect {}` on a machine with gnuplot draws them", o.gnuplot, o.dir);
     figures = false;

@@ -78,6 +78,8 @@ CollectSummary collect(const CollectOptions& o);
 
 
 // Figures (plots.cpp): writes PNG + PDF and their gnuplot scripts and data into out/figures.
+// Whether `gnuplot --version` runs.
+bool gnuplot_runs(const std::string& gnuplot);
 std::vector<std::string> write_figures(const std::vector<RunRecord>& runs, const std::string& out,
                                        const std::string& gnuplot);
 

@@ -151,7 +151,7 @@ void Run::start_result() {
   prov["world_size"] = comm_->world_size();
   prov["backend"] = comm_->backend();
   prov["device"] = cfg_.dist.device;
-  prov["device_model"] = device_model(cfg_.dist.device);
+  prov["device_model"] = device_model(cfg_.dist.device, s_.device.has_index() ? s_.device.index() : 0);
   prov["threads_per_rank"] = at::get_num_threads();
   prov["hosts"] = gather_hosts(comm_);
   prov["slurm"] = json::parse(slurm_json());
@@ -493,6 +493,8 @@ int Run::run() {
   lo.tail = cfg_.data.tail == "pad" ? data::TailPolicy::kPad : data::TailPolicy::kDrop;
   lo.prefetch = static_cast<int>(cfg_.data.prefetch);
   lo.pin_memory = s_.device.is_cuda();
+  lo.augment = cfg_.data.augment == "random_resized_crop";
+  lo.decode_threads = data::decode_threads_for(cfg_.data.decode_threads, comm_->local_size());
   if (!s_.method->needs().partners) {
     auto tok = s_.tokenizer;
     const int64_t ctx_len = s_.context_length;

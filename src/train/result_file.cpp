@@ -7,6 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "comm/runtime.h"
 #include "core/files.h"
 
 namespace runner::train {
@@ -78,7 +79,7 @@ std::string slurm_json() {
   return j.dump();
 }
 
-std::string device_model(const std::string& device) {
+std::string device_model(const std::string& device, int index) {
   if (device == "cpu") {
     std::ifstream in("/proc/cpuinfo");
     std::string line, model;
@@ -93,6 +94,7 @@ std::string device_model(const std::string& device) {
     if (model.empty()) return "unknown";
     return cpus > 0 ? model + " (" + std::to_string(cpus) + " logical CPUs)" : model;
   }
+  if (device == "cuda") return comm::cuda_device_description(index);
   return "unknown";
 }
 

@@ -39,8 +39,9 @@ class ResultFile {
 // Environment facts for provenance: Slurm ids when present, as a JSON object text.
 std::string slurm_json();
 // What the run's device is: for "cpu" the CPU's model name from /proc/cpuinfo and the count of
-// logical CPUs; "unknown" when nothing says, and for any other device.
-std::string device_model(const std::string& device);
+// logical CPUs; for "cuda" GPU `index`'s name, compute capability, memory and CUDA versions
+// (comm::cuda_device_description); "unknown" when nothing says.
+std::string device_model(const std::string& device, int index = 0);
 // Peak resident set size of this process in MB (getrusage).
 double peak_rss_mb();
 

@@ -117,18 +117,8 @@ void make_forget_sets(Session& s) {
                        : data::forget_concept_ids(u.forget, u.forget_descendants, info.concept_names, info.concept_parent);
   for (int32_t c : ids) s.forget_concepts.push_back(info.concept_names.at(static_cast<size_t>(c)));
   const std::vector<int32_t>& concepts = s.file->concepts("train");
-  std::vector<char> by_caption;
+  const std::vector<char> by_caption = data::caption_match_flags(*s.file, "train", u.forget_captions);
   if (!u.forget_captions.empty()) {
-    // Caption keywords: read the train captions in pieces (no images) and flag the rows that match.
-    const int64_t n = static_cast<int64_t>(concepts.size());
-    by_caption.assign(concepts.size(), 0);
-    constexpr int64_t kPiece = 65536;
-    for (int64_t b = 0; b < n; b += kPiece) {
-      const auto rows = s.file->read_range("train", b, std::min(n, b + kPiece));
-      for (size_t i = 0; i < rows.captions.size(); ++i) {
-        by_caption[static_cast<size_t>(b) + i] = data::caption_matches(rows.captions[i], u.forget_captions) ? 1 : 0;
-      }
-    }
     for (size_t i = 0; i < by_caption.size(); ++i) {
       if (!by_caption[i]) continue;
       s.caption_rows.push_back(static_cast<int64_t>(i));

@@ -97,6 +97,11 @@ out=$("$hac" sweep "$dir/bad.yaml" --jobs 1 2>&1); rc=$?
 [ "$rc" -eq 2 ] || fail "a sweep with an unknown concept exited $rc, expected 2: $out"
 grep -q "unknown concept 'hats'" <<<"$out" && grep -q "nothing was started" <<<"$out" || fail "preflight message: $out"
 [ ! -d "$dir/results/bad/originals" ] && [ ! -d "$dir/results/bad/runs" ] || fail "the preflight let jobs start"
+# The mpi backend runs it too: rank 0 checks, all 2 ranks exit 2 (no abort, no hang).
+out=$(timeout 120 "$mpirun" -np 2 "$hac" sweep "$dir/bad.yaml" --backend mpi 2>&1); rc=$?
+[ "$rc" -eq 2 ] || fail "the mpi backend's preflight exited $rc, expected 2: $out"
+grep -q "unknown concept 'hats'" <<<"$out" && grep -q "nothing was started" <<<"$out" || fail "mpi preflight message: $out"
+[ ! -d "$dir/results/bad/originals" ] && [ ! -d "$dir/results/bad/runs" ] || fail "the mpi preflight let jobs start"
 check "--check names the concept" 2 "unknown concept 'hats'.*\\(4 jobs\\)" -- "$hac" sweep "$dir/bad.yaml" --check
 out=$("$hac" sweep "$dir/spec.yaml" --check 2>&1) || fail "--check on a finished sweep exited $?: $out"
 grep -q "no problem found" <<<"$out" && grep -Eq '\| points \| 0 of 8 \|' <<<"$out" \

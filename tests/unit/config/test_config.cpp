@@ -19,7 +19,7 @@
 namespace runner::config {
 namespace {
 
-constexpr size_t kFieldCount = 75;  // every field of every section in config.h
+constexpr size_t kFieldCount = 77;  // every field of every section in config.h
 
 bool same(double a, double b) { return std::memcmp(&a, &b, sizeof a) == 0; }  // bits, so -0.0 != 0.0
 template <class T>
@@ -36,6 +36,7 @@ std::vector<std::string> diff(const Config& a, const Config& b) {
   RUNNER_FIELD(data, file); RUNNER_FIELD(data, batch_size); RUNNER_FIELD(data, prefetch);
   RUNNER_FIELD(data, tail); RUNNER_FIELD(data, tokenizer); RUNNER_FIELD(data, vocab_file);
   RUNNER_FIELD(data, word_min_count); RUNNER_FIELD(data, val_fraction); RUNNER_FIELD(data, val_seed);
+  RUNNER_FIELD(data, augment); RUNNER_FIELD(data, decode_threads);
   RUNNER_FIELD(model, kind); RUNNER_FIELD(model, preset); RUNNER_FIELD(model, init);
   RUNNER_FIELD(model, curv_init); RUNNER_FIELD(model, curv_learn); RUNNER_FIELD(model, embed_dim);
   RUNNER_FIELD(model, vision_ln_eps);
@@ -76,6 +77,8 @@ Config unusual_config() {
   c.data.word_min_count = 3;
   c.data.val_fraction = 0.125;
   c.data.val_seed = 9;
+  c.data.augment = "random_resized_crop";
+  c.data.decode_threads = 6;
   c.model.kind = "clip";
   c.model.preset = "vit_b";
   c.model.init = "123";  // a number as a string
@@ -417,7 +420,7 @@ TEST(ConfigValidate, BoundariesThatAreAllowed) {
 TEST(ConfigHash, PinnedForTheDefaultConfig) {
   // Changes only when a semantic field or its default changes; then update the pin on purpose
   // (every run id changes with it).
-  EXPECT_EQ(semantic_hash(Config{}), "eda571e89d6ef26c");  // since unlearn.forget_captions
+  EXPECT_EQ(semantic_hash(Config{}), "aa6761c79aa04d4d");  // since data.augment
 }
 
 // Without output.dir a run writes to results/runs/<run id>: hand-launched runs never share a folder.
@@ -451,6 +454,7 @@ TEST(ConfigHash, IgnoresOutputAndLoggingKeys) {
   c.train.log_every = 1000;
   c.dist.threads = 64;
   c.data.prefetch = 17;
+  c.data.decode_threads = 1;  // how many threads decode, not what they produce
   c.eval = EvalConfig{};  // `hac eval` re-evaluates a run without changing its id
   EXPECT_EQ(semantic_hash(c), semantic_hash(base));
   const std::string h = semantic_hash(base);
@@ -463,6 +467,9 @@ TEST(ConfigHash, ChangesWithSemanticKeys) {
   const std::string h = semantic_hash(base);
   Config c = base;
   c.unlearn.alpha = 0.5;
+  EXPECT_NE(semantic_hash(c), h);
+  c = base;
+  c.data.augment = "random_resized_crop";
   EXPECT_NE(semantic_hash(c), h);
   c = base;
   c.unlearn.forget = {"dog"};

@@ -43,6 +43,22 @@ def good(path, str_kind="vlen", concept_dtype="int32", parents=True):
     return expected
 
 
+def good_jpeg(path):
+    """The JPEG storage's layout (bytes back to back, sizes, the decoded shape). The bytes only
+    start like JPEGs: opening a file checks the layout, decoding happens when rows are read."""
+    with h5py.File(path, "w") as f:
+        f.create_dataset("concept_names", data=np.array(["a", "b"], dtype=object), dtype=h5py.string_dtype())
+        for split, n in (("train", 5), ("test", 2)):
+            g = f.create_group(split)
+            rows = [b"\xff\xd8\xff" + bytes([i]) * (10 + i) for i in range(n)]
+            g.create_dataset("jpeg", data=np.frombuffer(b"".join(rows), dtype="uint8"), chunks=(16,))
+            g.create_dataset("jpeg_size", data=np.array([len(r) for r in rows], dtype="int64"))
+            g.create_dataset("image_shape", data=np.array([8, 8, 3], dtype="int32"))
+            g.create_dataset("captions", data=np.array([f"row {i}" for i in range(n)], dtype=object),
+                             dtype=h5py.string_dtype())
+            g.create_dataset("concept", data=np.array([i % 2 for i in range(n)], dtype="int32"))
+
+
 def broken(out):
     """Each variant breaks one rule; the value is the text the error must contain."""
     cases = {}
@@ -70,6 +86,23 @@ def broken(out):
     variant("two_channel", lambda f: (f["train"].__delitem__("images"),
                                       f["train"].create_dataset("images", data=np.zeros((7, 6, 5, 2), "uint8"))),
             "/train/images")
+
+    def jpeg_variant(name, mutate, must_name):
+        path = os.path.join(out, f"broken_jpeg_{name}.h5")
+        good_jpeg(path)
+        with h5py.File(path, "a") as f:
+            mutate(f)
+        cases[os.path.basename(path)] = must_name
+
+    jpeg_variant("sizes_do_not_sum", lambda f: f["train/jpeg_size"].__setitem__(0, 3), "/train/jpeg_size")
+    jpeg_variant("zero_size", lambda f: (f["test/jpeg_size"].__setitem__(0, 0),
+                                         f["test/jpeg_size"].__setitem__(1, 25)), "/test/jpeg_size")
+    jpeg_variant("no_shape", lambda f: f["test"].__delitem__("image_shape"), "/test/image_shape")
+    jpeg_variant("two_channel_shape", lambda f: f["train/image_shape"].__setitem__(2, 2), "/train/image_shape")
+    jpeg_variant("caption_count", lambda f: (f["train"].__delitem__("captions"),
+                                             f["train"].create_dataset("captions", data=np.array(["x"], dtype=object),
+                                                                       dtype=h5py.string_dtype())),
+                 "/train/captions")
     return cases
 
 
@@ -80,6 +113,7 @@ def main(out):
         "good_fixed_int64.h5": good(os.path.join(out, "good_fixed_int64.h5"), str_kind="fixed",
                                     concept_dtype="int64", parents=False),
     }
+    good_jpeg(os.path.join(out, "good_jpeg.h5"))
     with open(os.path.join(out, "expected.json"), "w") as f:
         json.dump({"good": expected, "broken": broken(out)}, f)
 

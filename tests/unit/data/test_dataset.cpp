@@ -248,6 +248,21 @@ TEST(H5pyFiles, ReadExactly) {
   }
 }
 
+// The JPEG storage's layout written by h5py (docs/data-format.md's snippet) opens with its
+// sizes and shape; encoded bytes come back exactly.
+TEST(H5pyFiles, JpegLayoutOpens) {
+  auto f = DatasetFile::open(fixture_dir() + "/good_jpeg.h5");
+  EXPECT_EQ(f->info().storage, kStorageJpeg);
+  EXPECT_EQ(f->info().splits.at("train").size, 5);
+  EXPECT_EQ(f->info().splits.at("train").image.height, 8);
+  const Rows r = f->read_encoded("train", {4, 1});
+  ASSERT_EQ(r.encoded.size(), 2u);
+  EXPECT_EQ(r.encoded[0], std::string("\xff\xd8\xff") + std::string(14, '\x04'));
+  EXPECT_EQ(r.encoded[1], std::string("\xff\xd8\xff") + std::string(11, '\x01'));
+  EXPECT_EQ(r.captions, (std::vector<std::string>{"row 4", "row 1"}));
+  EXPECT_THROW(f->read("train", {0}), IoError);  // not a decodable JPEG: named when read
+}
+
 TEST(H5pyFiles, EveryBrokenRuleIsNamed) {
   for (auto& [file, must] : expected()["broken"].items()) {
     const std::string path = fixture_dir() + "/" + file;

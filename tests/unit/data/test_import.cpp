@@ -194,8 +194,18 @@ TEST(Import, FolderRowsCaptionsConceptsAndPixels) {
   }
 }
 
-// Compressed tars (gzip, xz, zstd when the system's tar makes them) read through libarchive give
-// the same file as the plain tar.
+// Every row of `want` in `got` (by caption) with the same split, concept and pixels, and no other.
+void expect_same_rows(const std::map<std::string, Row>& got, const std::map<std::string, Row>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [cap, row] : want) {
+    ASSERT_TRUE(got.count(cap)) << cap;
+    EXPECT_EQ(got.at(cap).split, row.split) << cap;
+    EXPECT_EQ(got.at(cap).concept_name, row.concept_name) << cap;
+    EXPECT_EQ(got.at(cap).image, row.image) << cap;
+  }
+}
+
+// gzip- and xz-compressed tars, read through libarchive, give the same file as the plain tar.
 TEST(Import, CompressedTarsMatchThePlainTar) {
   Fixture f;
   const std::string tar = f.tar("gnu", false), plain = f.dir / "plain.h5";
@@ -208,13 +218,7 @@ TEST(Import, CompressedTarsMatchThePlainTar) {
     const std::string out = f.dir / ("packed_" + ext + ".h5");
     const ImportReport r = import_images(options({packed}, out));
     EXPECT_EQ(r.train + r.test, 10);
-    const auto got = read_rows(out);
-    ASSERT_EQ(got.size(), want.size());
-    for (const auto& [cap, row] : want) {
-      ASSERT_TRUE(got.count(cap)) << cap;
-      EXPECT_EQ(got.at(cap).image, row.image) << cap;
-      EXPECT_EQ(got.at(cap).split, row.split) << cap;
-    }
+    expect_same_rows(read_rows(out), want);
   }
 }
 
@@ -235,14 +239,7 @@ TEST(Import, TarsMatchTheFolder) {
     EXPECT_EQ(rt.no_caption, 2);
     EXPECT_EQ(rt.no_image, 1);
     EXPECT_EQ(rt.bad_metadata, 1);
-    const auto got = read_rows(out);
-    ASSERT_EQ(got.size(), want.size());
-    for (const auto& [cap, row] : want) {
-      ASSERT_TRUE(got.count(cap)) << cap;
-      EXPECT_EQ(got.at(cap).split, row.split) << cap;
-      EXPECT_EQ(got.at(cap).concept_name, row.concept_name) << cap;
-      EXPECT_EQ(got.at(cap).image, row.image) << cap;
-    }
+    expect_same_rows(read_rows(out), want);
   }
   // Both sources at once: every sample twice (captions repeat, so count rows only).
   const std::string both = f.dir / "both.h5";

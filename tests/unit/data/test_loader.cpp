@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "core/error.h"
@@ -133,6 +134,53 @@ TEST(Loader, WorkerErrorsReachTheCaller) {
   }
   o.split = "valid";
   EXPECT_THROW(Loader(file, o, 0, 1), ConfigError);
+}
+
+
+// data.augment random_resized_crop: crops differ from the plain rows and between epochs, are the
+// same for the same seed and epoch (a resumed run sees the crops of an uninterrupted one), and do
+// not depend on the number of decode threads.
+TEST(Loader, AugmentedCropsAreSeededPerEpochAndRowAndThreadIndependent) {
+  TempDataset d(24);
+  auto file = DatasetFile::open(d.path);
+  LoaderOptions o;
+  o.batch_size = 8;
+  o.seed = 5;
+  o.prefetch = 0;
+  Loader plain(file, o, 0, 1);
+  o.augment = true;
+  Loader one(file, o, 0, 1);
+  o.decode_threads = 4;
+  o.prefetch = 2;
+  Loader four(file, o, 0, 1);
+  const auto p0 = epoch_of(plain, 0), a0 = epoch_of(one, 0), b0 = epoch_of(four, 0), a1 = epoch_of(one, 1);
+  ASSERT_EQ(a0.size(), 3u);
+  bool differs_from_plain = false, differs_between_epochs = false;
+  for (size_t i = 0; i < a0.size(); ++i) {
+    ASSERT_TRUE(at::equal(a0[i].rows, p0[i].rows));  // augmentation never changes which rows
+    EXPECT_EQ(a0[i].images.sizes(), p0[i].images.sizes());
+    EXPECT_TRUE(at::equal(a0[i].images, b0[i].images)) << "batch " << i << " depends on the thread count";
+    differs_from_plain |= !at::equal(a0[i].images, p0[i].images);
+  }
+  // Epoch 1 visits rows in another order: compare each row's crop by row number.
+  std::map<int64_t, at::Tensor> e0, e1;
+  for (const auto* ep : {&a0, &a1}) {
+    for (const Batch& b : *ep) {
+      for (int64_t i = 0; i < b.rows.size(0); ++i) (ep == &a0 ? e0 : e1)[b.rows[i].item<int64_t>()] = b.images[i];
+    }
+  }
+  for (const auto& [row, img] : e0) {
+    if (e1.count(row)) differs_between_epochs |= !at::equal(img, e1.at(row));
+  }
+  EXPECT_TRUE(differs_from_plain);
+  EXPECT_TRUE(differs_between_epochs);
+  // Resuming at batch 2 of epoch 0 gives the crops of batch 2 of an uninterrupted epoch 0.
+  const auto resumed = epoch_of(one, 0, 2);
+  ASSERT_EQ(resumed.size(), 1u);
+  EXPECT_TRUE(at::equal(resumed[0].images, a0[2].images));
+  // Pixel values stay in [0, 1].
+  EXPECT_GE(a0[0].images.min().item<float>(), 0.0f);
+  EXPECT_LE(a0[0].images.max().item<float>(), 1.0f);
 }
 
 }  // namespace
