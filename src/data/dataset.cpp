@@ -160,8 +160,9 @@ struct DatasetWriter::Impl {
                        H5Dclose, "H5Dcreate2", partial, obj);
     };
     if (storage == kStorageJpeg) {
-      // Encoded bytes back to back in 1 MiB chunks; a row is the byte range its size gives.
-      s.jpeg = create("jpeg", H5T_NATIVE_UINT8, {hsize_t{1} << 20});
+      // Encoded bytes back to back; a row is the byte range its size gives. 256 KiB chunks (about
+      // ten 224 px rows): a shuffled batch reads about as many bytes per row as from pixels.
+      s.jpeg = create("jpeg", H5T_NATIVE_UINT8, {hsize_t{1} << 18});
       s.jpeg_size = create("jpeg_size", H5T_NATIVE_INT64, {4096});
     } else {
       // About 1 MiB of images per chunk: large sequential reads, small random-row overhead.
@@ -521,8 +522,8 @@ std::shared_ptr<DatasetFile> DatasetFile::open(const std::string& path, const Ho
       const std::vector<int32_t> hwc = type_class(shape.get()) == H5T_INTEGER && dims_of(shape.get()).size() == 1
                                            ? read_all_ints(shape.get(), path, "/" + split + "/image_shape")
                                            : std::vector<int32_t>{};
-      expect(hwc.size() == 3 && hwc[0] > 0 && hwc[1] > 0 && (hwc[2] == 1 || hwc[2] == 3), split + "/image_shape",
-             "must be 3 integers H, W, C (C = 1 or 3): the shape rows decode to");
+      expect(hwc.size() == 3 && hwc[0] > 0 && hwc[0] == hwc[1] && (hwc[2] == 1 || hwc[2] == 3),
+             split + "/image_shape", "must be 3 integers H, W, C (H = W, C = 1 or 3): the shape rows decode to");
       n = dims_of(sizes.get())[0];
       std::vector<int64_t> sz(n);
       if (n > 0) {

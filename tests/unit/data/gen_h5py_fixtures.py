@@ -63,9 +63,9 @@ def broken(out):
     """Each variant breaks one rule; the value is the text the error must contain."""
     cases = {}
 
-    def variant(name, mutate, must_name):
+    def variant(name, mutate, must_name, base=good):
         path = os.path.join(out, f"broken_{name}.h5")
-        good(path)
+        base(path)
         with h5py.File(path, "a") as f:
             mutate(f)
         cases[os.path.basename(path)] = must_name
@@ -88,11 +88,7 @@ def broken(out):
             "/train/images")
 
     def jpeg_variant(name, mutate, must_name):
-        path = os.path.join(out, f"broken_jpeg_{name}.h5")
-        good_jpeg(path)
-        with h5py.File(path, "a") as f:
-            mutate(f)
-        cases[os.path.basename(path)] = must_name
+        variant("jpeg_" + name, mutate, must_name, base=good_jpeg)
 
     jpeg_variant("sizes_do_not_sum", lambda f: f["train/jpeg_size"].__setitem__(0, 3), "/train/jpeg_size")
     jpeg_variant("zero_size", lambda f: (f["test/jpeg_size"].__setitem__(0, 0),

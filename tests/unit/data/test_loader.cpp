@@ -136,7 +136,6 @@ TEST(Loader, WorkerErrorsReachTheCaller) {
   EXPECT_THROW(Loader(file, o, 0, 1), ConfigError);
 }
 
-
 // data.augment random_resized_crop: crops differ from the plain rows and between epochs, are the
 // same for the same seed and epoch (a resumed run sees the crops of an uninterrupted one), and do
 // not depend on the number of decode threads.
