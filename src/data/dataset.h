@@ -71,9 +71,14 @@ struct Rows {
 
 // Decodes JPEG rows to uint8 [n, H, W, C] (data/image.h's transform_image) on up to `threads`
 // threads. crop_seeds empty: every row as evaluation sees it; else one seed per row (0 = none).
-// IoError naming `where` and the row for a corrupt JPEG.
+// IoError "<where> row <rows[i]>: ..." for a corrupt JPEG (rows: the rows' numbers in their split).
 at::Tensor decode_jpeg_rows(const std::vector<std::string>& jpegs, const ImageShape& shape,
-                            const std::vector<uint64_t>& crop_seeds, int threads, const std::string& where);
+                            const std::vector<uint64_t>& crop_seeds, int threads, const std::string& where,
+                            const std::vector<int64_t>& rows);
+
+// IoError naming `file` unless `parent` is a forest over [0, parent.size()): every index in
+// [-1, k), no cycle (/concept_parent's rule).
+void check_concept_parents(const std::vector<int32_t>& parent, const std::string& file);
 
 // Calls fn(i) for i in [0, n) on up to `threads` threads (the caller's among them); the first
 // exception thrown is rethrown once all have stopped.

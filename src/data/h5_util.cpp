@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "core/error.h"
@@ -54,6 +55,19 @@ Handle utf8_string_type() {
   H5Tset_size(t, H5T_VARIABLE);
   H5Tset_cset(t, H5T_CSET_UTF8);
   return Handle(t, H5Tclose);
+}
+
+Handle make_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max) {
+  return Handle(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max ? max->data() : nullptr),
+                H5Sclose);
+}
+
+std::vector<hsize_t> dims_of(hid_t dset) {
+  Handle space(H5Dget_space(dset), H5Sclose);
+  const int n = H5Sget_simple_extent_ndims(space.get());
+  std::vector<hsize_t> d(static_cast<size_t>(std::max(n, 0)));
+  if (n > 0) H5Sget_simple_extent_dims(space.get(), d.data(), nullptr);
+  return d;
 }
 
 }  // namespace runner::data::h5

@@ -6,6 +6,7 @@
 
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace runner::data::h5 {
 
@@ -54,5 +55,10 @@ void check(herr_t rc, const std::string& what, const std::string& file, const st
 
 // A variable-length UTF-8 string type (memory and file alike).
 Handle utf8_string_type();
+
+// A simple dataspace of `dims` (maximum `max`, e.g. H5S_UNLIMITED along N, when given).
+Handle make_space(const std::vector<hsize_t>& dims, const std::vector<hsize_t>* max = nullptr);
+// The current dimensions of a dataset.
+std::vector<hsize_t> dims_of(hid_t dset);
 
 }  // namespace runner::data::h5

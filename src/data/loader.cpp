@@ -79,7 +79,7 @@ Batch make_batch(const DatasetFile& file, const std::string& split, const std::v
     std::vector<std::string> encoded(rows.size());
     for (size_t i = 0; i < rows.size(); ++i) encoded[i] = std::move(r.encoded[static_cast<size_t>(inverse[i])]);
     images = decode_jpeg_rows(encoded, file.info().splits.at(split).image, seeds, decode_threads,
-                              file.info().path + ":" + split);
+                              file.info().path + ": " + split, rows);
   } else {
     images = r.images.index_select(0, inv);
     if (crop_seed != 0) images = crop_pixel_rows(images, seeds, decode_threads);
