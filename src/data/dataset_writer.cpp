@@ -164,9 +164,9 @@ void DatasetWriter::append_encoded(const std::string& split, const std::vector<s
     throw IoError(fmt::format("{}: {} images but {} captions and {} concepts", impl_->path, n, captions.size(),
                               concepts.size()));
   }
-  if ((shape.channels != 1 && shape.channels != 3) || shape.height < 1 || shape.width < 1) {
-    throw IoError(fmt::format("{}: images must decode to HxWx1 or HxWx3, got {}x{}x{}", impl_->path, shape.height,
-                              shape.width, shape.channels));
+  if ((shape.channels != 1 && shape.channels != 3) || shape.height < 1 || shape.width != shape.height) {
+    throw IoError(fmt::format("{}: JPEG rows must decode to square SxSx1 or SxSx3 images, got {}x{}x{}", impl_->path,
+                              shape.height, shape.width, shape.channels));
   }
   impl_->fix_storage(kStorageJpeg);
   auto& s = impl_->open_split(split, shape);

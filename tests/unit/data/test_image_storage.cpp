@@ -167,6 +167,7 @@ TEST(JpegStorage, WriterAndReaderRefuseBadRows) {
     EXPECT_THROW(w.append("train", at::zeros({1, 8, 8, 3}, at::kByte), {"y"}, {0}), IoError);  // one storage per file
     EXPECT_THROW(w.append_encoded("train", {"not a jpeg"}, ImageShape{8, 8, 3}, {"y"}, {0}), IoError);
     EXPECT_THROW(w.append_encoded("test", {good}, ImageShape{8, 8, 2}, {"y"}, {0}), IoError);
+    EXPECT_THROW(w.append_encoded("test", {good}, ImageShape{8, 6, 3}, {"y"}, {0}), IoError);  // not square
   }
   // A truncated JPEG is stored (it starts like one) but reading it names the file.
   const std::string truncated = good.substr(0, good.size() / 2);
